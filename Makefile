@@ -1,0 +1,73 @@
+# OrionOS developer entry points. Run as root on Debian 12.
+#   make lab       bring up the local lab (boot servers as podman containers)
+#   make lab-down  remove it
+#   make test      everything CI runs
+SHELL := /bin/bash
+.SHELLFLAGS := -o errexit -o nounset -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
+SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
+SCENARIOS ?= boot_server
+
+.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint sanity units integration molecule collection clean
+
+help:
+	@sed -n '2,5p' Makefile
+
+host:
+	bash tests/rig/host-setup.sh
+
+$(BIN)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+images: host
+	bash tests/rig/build-images.sh
+
+lab: host venv images
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/lab.yml
+
+lab-down: venv
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/lab_down.yml
+
+test: lint units collection integration molecule
+	@echo "make test: all checks passed"
+
+lint: yamllint ansible-lint sanity
+
+yamllint: venv
+	$(BIN)/yamllint --strict .
+
+ansible-lint: venv
+	$(BIN)/ansible-lint --offline
+
+sanity: venv
+	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
+	  | xargs -0 cp --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && git init -q && git add -A && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no \
+	  --skip-test pylint --skip-test validate-modules --skip-test import
+
+units: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: host venv
+	$(BIN)/python -m pytest -q tests/integration
+
+collection: venv
+	bash tests/collection/check-install.sh
+
+molecule: host venv images
+	for s in $(SCENARIOS); do $(BIN)/molecule test -s $$s; done
+
+clean:
+	rm -rf build orionos-diskless-*.tar.gz

@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: OrionOS maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for network boot: MAC notation, inventory nodes and their checks.
+
+Thin wrappers over plugins/module_utils/netboot.py; documentation for each
+filter lives in the YAML file of the same name beside this one.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+
+
+def _wrap(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except netboot.NetbootError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def pxe_mac(value, format="colon"):  # pylint: disable=redefined-builtin
+    """Normalize a MAC address and write it in the requested notation."""
+    if isinstance(value, (list, tuple)):
+        return [_wrap(netboot.format_mac, item, format) for item in value]
+    return _wrap(netboot.format_mac, value, format)
+
+
+def boot_network_errors(nodes, network):
+    """Return the list of problems of a boot network and its nodes."""
+    if not isinstance(network, dict):
+        raise AnsibleFilterError("boot_network_errors: network %r is not a mapping" % (network,))
+    return _wrap(netboot.check_boot_network, nodes, network)
+
+
+def inventory_nodes(names, hostvars, prefix="orion_node_"):
+    """Turn inventory host names into node mappings."""
+    try:
+        return netboot.inventory_nodes(names, hostvars, prefix)
+    except KeyError as exc:
+        raise AnsibleFilterError("inventory_nodes: host %s is not in hostvars" % exc) from exc
+
+
+def dhcp_range_slice(dynamic_range, index, count):
+    """Return this server's share of a dynamic range as a start/end mapping."""
+    if not isinstance(dynamic_range, dict) or "start" not in dynamic_range or "end" not in dynamic_range:
+        raise AnsibleFilterError(
+            "dhcp_range_slice: %r is not a mapping with start and end" % (dynamic_range,))
+    try:
+        index, count = int(index), int(count)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("dhcp_range_slice: index %r / count %r are not integers" % (index, count)) from exc
+    if not 0 <= index < count:
+        raise AnsibleFilterError("dhcp_range_slice: index %d is not in 0..%d" % (index, count - 1))
+    first, last = _wrap(netboot.split_range, dynamic_range["start"], dynamic_range["end"], count)[index]
+    return {"start": first, "end": last}
+
+
+def dhcp_host_line(node):
+    """Return the dnsmasq dhcp-hostsfile line of a node."""
+    if not isinstance(node, dict) or "name" not in node:
+        raise AnsibleFilterError("dhcp_host_line: %r is not a node mapping" % (node,))
+    return _wrap(netboot.dhcp_host_line, node)
+
+
+def kernel_args_list(value):
+    """Return kernel arguments (a string or a list) as a list of words."""
+    if value is not None and not isinstance(value, (str, list, tuple)):
+        raise AnsibleFilterError("kernel_args_list: %r is not a string or list" % (value,))
+    return netboot.kernel_args_list(value)
+
+
+def subnet_netmask(value):
+    """Return the dotted netmask of an IPv4 CIDR network."""
+    return _wrap(netboot.subnet_netmask, value)
+
+
+class FilterModule:
+    """OrionOS network boot filters."""
+
+    def filters(self):
+        return {
+            "pxe_mac": pxe_mac,
+            "boot_network_errors": boot_network_errors,
+            "inventory_nodes": inventory_nodes,
+            "dhcp_range_slice": dhcp_range_slice,
+            "dhcp_host_line": dhcp_host_line,
+            "kernel_args_list": kernel_args_list,
+            "subnet_netmask": subnet_netmask,
+        }
