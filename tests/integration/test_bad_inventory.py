@@ -1,0 +1,107 @@
+"""A bad inventory fails before anything changes, naming the node or server and the field.
+
+Each case runs the real playbooks/servers.yml (in check mode, so even a
+wrongly accepted inventory could not change this machine) against a boot
+server that is this machine (connection local, address 127.0.0.1).
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+GOOD_SERVER_VARS = {
+    "ansible_connection": "local",
+    "ansible_python_interpreter": sys.executable,
+    "boot_server_address": "127.0.0.1",
+    "boot_server_subnet": "127.0.0.0/24",
+    "boot_server_dhcp_mode": "authoritative",
+    "boot_server_unknown_nodes": "discovery",
+    "boot_server_dynamic_range": {"start": "127.0.0.200", "end": "127.0.0.219"},
+    "boot_server_default_image": "2026.11.0",
+}
+GOOD_NODES = {
+    "n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.0.11"},
+    "n2": {"orion_node_mac": "52-54-00-00-00-02", "orion_node_ip": "127.0.0.12"},
+}
+
+
+def run(tmp_path, server_vars=None, nodes=None, playbook="playbooks/servers.yml", check=True):
+    svars = dict(GOOD_SERVER_VARS, **(server_vars or {}))
+    inventory = {
+        "all": {
+            "children": {
+                "orion_boot_servers": {"hosts": {"orion-test-srv": svars}},
+                "orion_nodes": {"hosts": nodes if nodes is not None else GOOD_NODES},
+            }
+        }
+    }
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(inventory))
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inv),
+           os.path.join(ROOT, playbook)]
+    if check:
+        cmd.append("--check")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def assert_refused(res, *fragments):
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    for fragment in fragments:
+        assert fragment in out, "%r not in output:\n%s" % (fragment, out[-3000:])
+    # Nothing past the checks ran.
+    assert "Install dnsmasq, nginx and the iPXE binaries" not in out
+    assert "Write the dnsmasq configuration" not in out
+
+
+def test_good_inventory_passes_the_checks(tmp_path):
+    res = run(tmp_path, playbook="tests/integration/validate_only.yml", check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+
+
+@pytest.mark.parametrize(
+    "nodes,fragments",
+    [
+        ({"n1": {"orion_node_mac": "52:54:00:zz:00:01", "orion_node_ip": "127.0.0.11"}},
+         ["node n1: mac: malformed MAC address '52:54:00:zz:00:01'"]),
+        ({"n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.0.11"},
+          "n2": {"orion_node_mac": "5254.0000.0001", "orion_node_ip": "127.0.0.12"}},
+         ["node n2: mac 52:54:00:00:00:01 is already used by node n1"]),
+        ({"n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.0.11"},
+          "n2": {"orion_node_mac": "52:54:00:00:00:02", "orion_node_ip": "127.0.0.11"}},
+         ["node n2: ip 127.0.0.11 is already used by node n1"]),
+        ({"n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.1.11"}},
+         ["node n1: ip 127.0.1.11 is outside the node subnet 127.0.0.0/24"]),
+        ({"n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.0.205"}},
+         ["node n1: ip 127.0.0.205 is inside the dynamic range 127.0.0.200-127.0.0.219"]),
+        ({"n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.0.11",
+                 "orion_node_kernel_args": "quiet;shell"}},
+         ["node n1: kernel_args: 'quiet;shell' has characters that are not allowed"]),
+        ({"n1": {"orion_node_mac": "52:54:00:zz:00:01", "orion_node_ip": "127.0.0.11"},
+          "n2": {"orion_node_mac": "52:54:00:00:00:02", "orion_node_ip": "127.0.9.9"}},
+         ["2 problem(s)", "node n1: mac", "node n2: ip 127.0.9.9"]),
+    ],
+    ids=["malformed-mac", "duplicate-mac", "duplicate-ip", "ip-outside-subnet", "ip-in-dynamic-range",
+         "kernel-arg-injection", "all-problems-at-once"],
+)
+def test_bad_node_is_refused(tmp_path, nodes, fragments):
+    assert_refused(run(tmp_path, nodes=nodes), *fragments)
+
+
+def test_server_outside_subnet_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"boot_server_subnet": "10.9.0.0/24",
+                                     "boot_server_dynamic_range": {"start": "10.9.0.200", "end": "10.9.0.219"}},
+              nodes={})
+    assert_refused(res, "server orion-test-srv: address 127.0.0.1 is outside the node subnet 10.9.0.0/24")
+
+
+def test_unknown_dhcp_mode_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"boot_server_dhcp_mode": "relay"})
+    assert_refused(res, "boot_server_dhcp_mode", "relay")
