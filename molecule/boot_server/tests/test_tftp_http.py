@@ -71,7 +71,7 @@ def test_node_script_names_its_kernel_and_initrd(probe, path):
 def test_entry_and_discovery_scripts(probe):
     addr = SERVERS["orion-bs-srv1"]
     code, body = http_get(probe, "http://%s/boot/boot.ipxe" % addr)
-    assert code == "200" and "chain --autofree nodes/${mac:hexhyp}.ipxe" in body
+    assert code == "200" and "imgfetch --name orion-node nodes/${mac:hexhyp}.ipxe" in body
     code, body = http_get(probe, "http://%s/boot/default.ipxe" % addr)
     assert code == "200" and "OrionOS discovery" in body
 

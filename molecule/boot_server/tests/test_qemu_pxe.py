@@ -1,0 +1,70 @@
+"""A QEMU guest PXE-boots from the boot servers and runs its own iPXE script.
+
+The guest (TCG, SeaBIOS, the iPXE option ROM from Debian's ipxe-qemu) sits on
+the scenario network through a tap device on the podman bridge. SeaBIOS's
+serial console (fw_cfg etc/sercon-port) copies the text console to the
+serial port, which QEMU writes to a file read here.
+"""
+
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+NODE_MAC = "52:54:00:0b:02:10"
+TAP = "orbstap0"
+BOOT_TIMEOUT = 240
+
+
+def clean(text):
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
+
+
+@pytest.fixture
+def tap(bridge):
+    subprocess.run(["ip", "link", "del", TAP], capture_output=True, check=False)
+    subprocess.run(["ip", "tuntap", "add", "dev", TAP, "mode", "tap"], check=True)
+    subprocess.run(["ip", "link", "set", TAP, "master", bridge, "up"], check=True)
+    yield TAP
+    subprocess.run(["ip", "link", "del", TAP], capture_output=True, check=False)
+
+
+def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
+    serial = tmp_path / "serial.log"
+    sercon = tmp_path / "sercon-port"
+    sercon.write_bytes((0x3F8).to_bytes(2, "little"))
+    cmd = [
+        "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none", "-vga", "none",
+        "-no-reboot", "-boot", "n", "-serial", "file:%s" % serial,
+        "-fw_cfg", "name=etc/sercon-port,file=%s" % sercon,
+        "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % tap,
+        "-device", "e1000,netdev=n0,mac=%s" % NODE_MAC,
+    ]
+    qemu = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    text = ""
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < BOOT_TIMEOUT and qemu.poll() is None:
+            time.sleep(2)
+            text = clean(serial.read_text(errors="replace")) if serial.exists() else ""
+            if "No bootable device" in text or "could not boot any image" in text:
+                time.sleep(2)
+                text = clean(serial.read_text(errors="replace"))
+                break
+    finally:
+        qemu.kill()
+        qemu.wait()
+    elapsed = time.monotonic() - started
+    print("guest reached its node script in %.0f s" % elapsed)
+    with open(os.path.join(str(tmp_path), "serial.txt"), "w") as out:
+        out.write(text)
+    # iPXE got the script URL by DHCP (user class iPXE) and ran this node's script.
+    assert "http://10.231.2." in text and "/boot/boot.ipxe" in text, text[-2000:]
+    assert "OrionOS node qemu01 boots image 2026.11.0" in text, text[-2000:]
+    # It tried the image from both servers (no image is published yet) and
+    # stopped at its own failure path, not at the discovery script.
+    assert "image 2026.11.0 from 10.231.2.2" in text and "image 2026.11.0 from 10.231.2.3" in text
+    assert "OrionOS: node qemu01 could not boot any image from any boot server" in text
+    assert "OrionOS discovery" not in text
