@@ -50,12 +50,14 @@ ansible-lint: venv
 	$(BIN)/ansible-lint --offline
 
 sanity: venv
+	pipver=$$($(BIN)/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; \
+	  from types import SimpleNamespace as N; print(g(N(version="3.11"))["pip"])'); \
+	  install -D -m 0644 tests/sanity/pip_bootstrap.py ~/.ansible/test/cache/get_pip_$${pipver//./_}.py
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
-	  | xargs -0 cp --parents -t $(SANITY_DIR)
+	  | xargs -0 cp -P --parents -t $(SANITY_DIR)
 	cd $(SANITY_DIR) && git init -q && git add -A && \
-	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no \
-	  --skip-test pylint --skip-test validate-modules --skip-test import
+	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no --requirements
 
 units: venv
 	$(BIN)/python -m pytest -q tests/unit

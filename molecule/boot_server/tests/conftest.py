@@ -58,8 +58,9 @@ class DhcpClient:
                 return None
             env = {}
             for line in self.host.file(out).content_string.splitlines():
-                key, _, value = line.partition("=")
-                env[key] = value
+                if "=" in line:
+                    key, value = line.split("=", 1)
+                    env[key] = value
             return env
         finally:
             self.host.run("ip link del %s; rm -f %s" % (link, out))

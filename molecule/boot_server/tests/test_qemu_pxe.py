@@ -2,8 +2,9 @@
 
 The guest (TCG, SeaBIOS, the iPXE option ROM from Debian's ipxe-qemu) sits on
 the scenario network through a tap device on the podman bridge. SeaBIOS's
-serial console (fw_cfg etc/sercon-port) copies the text console to the
-serial port, which QEMU writes to a file read here.
+text console is copied to the serial port (machine option graphics=off),
+which QEMU writes to a file read here. With reboot-timeout=0 and -no-reboot,
+QEMU ends by itself once the guest has no more boot devices.
 """
 
 import os
@@ -33,14 +34,12 @@ def tap(bridge):
 
 def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
     serial = tmp_path / "serial.log"
-    sercon = tmp_path / "sercon-port"
-    sercon.write_bytes((0x3F8).to_bytes(2, "little"))
     cmd = [
-        "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none", "-vga", "none",
-        "-no-reboot", "-boot", "n", "-serial", "file:%s" % serial,
-        "-fw_cfg", "name=etc/sercon-port,file=%s" % sercon,
+        "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none",
+        "-machine", "graphics=off", "-no-reboot", "-boot", "n,reboot-timeout=0",
+        "-serial", "file:%s" % serial,
         "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % tap,
-        "-device", "e1000,netdev=n0,mac=%s" % NODE_MAC,
+        "-device", "virtio-net-pci,netdev=n0,mac=%s" % NODE_MAC,
     ]
     qemu = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     text = ""
@@ -49,15 +48,14 @@ def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
         while time.monotonic() - started < BOOT_TIMEOUT and qemu.poll() is None:
             time.sleep(2)
             text = clean(serial.read_text(errors="replace")) if serial.exists() else ""
-            if "No bootable device" in text or "could not boot any image" in text:
-                time.sleep(2)
-                text = clean(serial.read_text(errors="replace"))
+            if "No bootable device" in text:
                 break
     finally:
         qemu.kill()
         qemu.wait()
+        text = clean(serial.read_text(errors="replace")) if serial.exists() else ""
     elapsed = time.monotonic() - started
-    print("guest reached its node script in %.0f s" % elapsed)
+    print("guest ran its node script and stopped after %.0f s" % elapsed)
     with open(os.path.join(str(tmp_path), "serial.txt"), "w") as out:
         out.write(text)
     # iPXE got the script URL by DHCP (user class iPXE) and ran this node's script.
