@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The built collection installs into a clean path, a playbook in another
+# directory uses its roles and filters by FQCN, and ansible-doc documents
+# every plugin.
+set -o errexit -o nounset -o pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cd "$repo"
+ansible-galaxy collection build --force --output-path "$work/dist" . >/dev/null
+tarball=$(ls "$work"/dist/orionos-diskless-*.tar.gz)
+echo "collection: built $(basename "$tarball") ($(du -h "$tarball" | cut -f1))"
+if tar -tzf "$tarball" | grep -E '^(collections|molecule|\.ci|build)/' >/dev/null; then
+  echo "collection: the tarball holds files that build_ignore should leave out" >&2
+  exit 1
+fi
+
+# Install from outside the repository, with no configuration that could find
+# the working tree's own copy of the collection.
+printf '[defaults]\n' >"$work/empty.cfg"
+(cd "$work" && ANSIBLE_CONFIG="$work/empty.cfg" \
+  ansible-galaxy collection install --no-deps -p "$work/collections" "$tarball" >/dev/null 2>&1)
+test -f "$work/collections/ansible_collections/orionos/diskless/roles/boot_server/meta/argument_specs.yml"
+
+mkdir -p "$work/infra"
+cat >"$work/infra/ansible.cfg" <<CFG
+[defaults]
+collections_path = $work/collections
+CFG
+cat >"$work/infra/play.yml" <<'PLAY'
+---
+- name: Use orionos.diskless from an installed collection
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: A filter by its FQCN
+      ansible.builtin.assert:
+        that:
+          - "'52:54:00:AA:BB:01' | orionos.diskless.pxe_mac(format='pxelinux') == '01-52-54-00-aa-bb-01'"
+    - name: The boot_server checks by FQCN refuse a malformed MAC
+      block:
+        - name: Run the role's checks
+          ansible.builtin.include_role:
+            name: orionos.diskless.boot_server
+            tasks_from: validate.yml
+          vars:
+            boot_server_address: 127.0.0.1
+            boot_server_subnet: 127.0.0.0/24
+            boot_server_default_image: "1.0"
+            boot_server_nodes:
+              - {name: n1, mac: "52:54:00:zz:00:01", ip: 127.0.0.11}
+        - name: Not reached
+          ansible.builtin.fail:
+            msg: the checks accepted a malformed MAC
+      rescue:
+        - name: The failure names the node and the field
+          ansible.builtin.assert:
+            that: "'node n1: mac' in (ansible_failed_result.msg | string)"
+PLAY
+(cd "$work/infra" && ANSIBLE_CONFIG="$work/infra/ansible.cfg" \
+  ansible-playbook -i localhost, -e "ansible_connection=local ansible_python_interpreter=$(command -v python)" play.yml >"$work/play.log") || {
+  cat "$work/play.log"; exit 1; }
+echo "collection: a playbook outside the repository used the installed roles and filters"
+
+export ANSIBLE_CONFIG="$work/infra/ansible.cfg"
+cd "$work/infra"
+for filter in pxe_mac inventory_nodes boot_network_errors dhcp_range_slice dhcp_host_line kernel_args_list subnet_netmask; do
+  doc=$(ansible-doc -t filter "orionos.diskless.$filter")
+  grep -q 'EXAMPLES' <<<"$doc" || { echo "ansible-doc: no docs for $filter" >&2; exit 1; }
+done
+listed=$(ansible-doc -t filter -l orionos.diskless | wc -l)
+echo "collection: ansible-doc documents $listed filters"
+for role in boot_server lab_hosts; do
+  doc=$(ANSIBLE_NOCOLOR=1 ansible-doc -t role "orionos.diskless.$role")
+  grep -q 'ENTRY POINT: main' <<<"$doc" || { echo "ansible-doc: no role docs for $role" >&2; exit 1; }
+done
+echo "collection: ansible-doc documents the roles"
