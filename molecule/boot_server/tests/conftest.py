@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -12,6 +13,8 @@ SERVERS = {"orion-bs-srv1": "10.231.2.2", "orion-bs-srv2": "10.231.2.3"}
 PROBE = "orion-bs-probe"
 NETWORK = "orion-bs"
 SUBNET = "10.231.2.0/24"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+INVENTORY = os.path.join(ROOT, "molecule", "boot_server", "inventory", "hosts.yml")
 
 LEASE_SCRIPT = """#!/bin/sh
 # udhcpc hook: keep the lease details, configure nothing.
@@ -81,3 +84,21 @@ def bridge():
 @pytest.fixture(scope="session")
 def scenario_dir():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def tap(bridge):
+    """A tap device on the scenario bridge for a QEMU guest."""
+    name = "orbstap0"
+    subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+    subprocess.run(["ip", "tuntap", "add", "dev", name, "mode", "tap"], check=True)
+    subprocess.run(["ip", "link", "set", name, "master", bridge, "up"], check=True)
+    yield name
+    subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+
+def converge(*extra):
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
+           os.path.join(ROOT, "playbooks", "servers.yml"), *extra]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)

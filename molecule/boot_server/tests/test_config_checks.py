@@ -1,23 +1,10 @@
 """Bad settings and broken configurations never replace what is running."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from conftest import SERVERS
+from conftest import SERVERS, converge
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-INVENTORY = os.path.join(ROOT, "molecule", "boot_server", "inventory", "hosts.yml")
 CONFIGS = {"dnsmasq": "/etc/dnsmasq.d/orion-boot.conf", "nginx": "/etc/nginx/sites-available/orion-boot.conf"}
-
-
-def converge(*extra):
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
-           os.path.join(ROOT, "playbooks", "servers.yml"), *extra]
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)
 
 
 @pytest.fixture

@@ -7,15 +7,11 @@ which QEMU writes to a file read here. With reboot-timeout=0 and -no-reboot,
 QEMU ends by itself once the guest has no more boot devices.
 """
 
-import os
 import re
 import subprocess
 import time
 
-import pytest
-
 NODE_MAC = "52:54:00:0b:02:10"
-TAP = "orbstap0"
 BOOT_TIMEOUT = 240
 
 
@@ -23,16 +19,8 @@ def clean(text):
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
 
 
-@pytest.fixture
-def tap(bridge):
-    subprocess.run(["ip", "link", "del", TAP], capture_output=True, check=False)
-    subprocess.run(["ip", "tuntap", "add", "dev", TAP, "mode", "tap"], check=True)
-    subprocess.run(["ip", "link", "set", TAP, "master", bridge, "up"], check=True)
-    yield TAP
-    subprocess.run(["ip", "link", "del", TAP], capture_output=True, check=False)
-
-
-def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
+def pxe_boot(tap, tmp_path):
+    """Boot a guest with NODE_MAC from the network; return its console text."""
     serial = tmp_path / "serial.log"
     cmd = [
         "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none",
@@ -54,10 +42,12 @@ def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
         qemu.kill()
         qemu.wait()
         text = clean(serial.read_text(errors="replace")) if serial.exists() else ""
-    elapsed = time.monotonic() - started
-    print("guest ran its node script and stopped after %.0f s" % elapsed)
-    with open(os.path.join(str(tmp_path), "serial.txt"), "w") as out:
-        out.write(text)
+    print("guest ran its node script and stopped after %.0f s" % (time.monotonic() - started))
+    return text
+
+
+def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
+    text = pxe_boot(tap, tmp_path)
     # iPXE got the script URL by DHCP (user class iPXE) and ran this node's script.
     assert "http://10.231.2." in text and "/boot/boot.ipxe" in text, text[-2000:]
     assert "OrionOS node qemu01 boots image 2026.11.0" in text, text[-2000:]
