@@ -13,7 +13,7 @@ set -o errexit -o nounset -o pipefail
 PACKAGES=(
   podman runc netavark aardvark-dns iptables debootstrap
   qemu-system-x86 ipxe-qemu ipxe
-  busybox curl tftp-hpa iproute2 make rsync git python3-venv
+  busybox curl tftp-hpa iproute2 make rsync git python3-venv shellcheck
 )
 
 missing=()
