@@ -12,7 +12,7 @@ set -o errexit -o nounset -o pipefail
 
 PACKAGES=(
   podman runc netavark aardvark-dns iptables debootstrap
-  qemu-system-x86 ipxe-qemu ipxe
+  qemu-system-x86 ipxe-qemu ipxe ovmf
   busybox curl tftp-hpa iproute2 make rsync git python3-venv shellcheck
 )
 

@@ -12,23 +12,34 @@ import subprocess
 import time
 
 NODE_MAC = "52:54:00:0b:02:10"
-BOOT_TIMEOUT = 240
+UEFI_NODE_MAC = "52:54:00:0b:02:11"
+OVMF = "/usr/share/ovmf/OVMF.fd"
+BOOT_TIMEOUT = 300
+# Lines after which a guest has nothing more to do on the network.
+DONE = ("No bootable device", "could not boot any image from any boot server")
 
 
 def clean(text):
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
 
 
-def pxe_boot(tap, tmp_path):
-    """Boot a guest with NODE_MAC from the network; return its console text."""
+def pxe_boot(tap, tmp_path, firmware="bios"):
+    """Boot a guest from the network; return its console text.
+
+    bios: SeaBIOS with the iPXE option ROM of ipxe-qemu (already iPXE).
+    uefi: OVMF with its own PXE client (the NIC's option ROM is left out), so
+    the firmware itself asks DHCP and fetches ipxe.efi over TFTP.
+    """
     serial = tmp_path / "serial.log"
-    cmd = [
-        "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none",
-        "-machine", "graphics=off", "-no-reboot", "-boot", "n,reboot-timeout=0",
-        "-serial", "file:%s" % serial,
-        "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % tap,
-        "-device", "virtio-net-pci,netdev=n0,mac=%s" % NODE_MAC,
-    ]
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-display", "none", "-no-reboot",
+           "-serial", "file:%s" % serial,
+           "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % tap]
+    if firmware == "uefi":
+        cmd += ["-m", "512", "-bios", OVMF, "-boot", "n",
+                "-device", "virtio-net-pci,netdev=n0,mac=%s,romfile=" % UEFI_NODE_MAC]
+    else:
+        cmd += ["-m", "256", "-machine", "graphics=off", "-boot", "n,reboot-timeout=0",
+                "-device", "virtio-net-pci,netdev=n0,mac=%s" % NODE_MAC]
     qemu = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     text = ""
     started = time.monotonic()
@@ -36,7 +47,8 @@ def pxe_boot(tap, tmp_path):
         while time.monotonic() - started < BOOT_TIMEOUT and qemu.poll() is None:
             time.sleep(2)
             text = clean(serial.read_text(errors="replace")) if serial.exists() else ""
-            if "No bootable device" in text:
+            if any(line in text for line in DONE):
+                time.sleep(2)
                 break
     finally:
         qemu.kill()
@@ -56,3 +68,15 @@ def test_guest_pxe_boots_and_runs_its_node_script(tap, tmp_path):
     assert "image 2026.11.0 from 10.231.2.2" in text and "image 2026.11.0 from 10.231.2.3" in text
     assert "OrionOS: node qemu01 could not boot any image from any boot server" in text
     assert "OrionOS discovery" not in text
+
+
+def test_uefi_guest_chainloads_ipxe_efi_and_runs_its_node_script(tap, tmp_path, servers):
+    for host in servers.values():
+        host.check_output("truncate -s 0 /var/log/orion-dnsmasq.log")
+    text = pxe_boot(tap, tmp_path, firmware="uefi")
+    # The firmware's own PXE client fetched ipxe.efi by TFTP ...
+    logs = "".join(host.file("/var/log/orion-dnsmasq.log").content_string for host in servers.values())
+    assert "sent /srv/orion/tftp/ipxe.efi to 10.231.2.111" in logs, logs[-3000:]
+    # ... which then asked DHCP again as iPXE and ran this node's script.
+    assert "OrionOS node qemu-uefi boots image 2026.11.0" in text, text[-2500:]
+    assert "OrionOS: node qemu-uefi could not boot any image from any boot server" in text
