@@ -52,7 +52,9 @@ ansible-lint: venv
 sanity: venv
 	pipver=$$($(BIN)/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; \
 	  from types import SimpleNamespace as N; print(g(N(version="3.11"))["pip"])'); \
-	  install -D -m 0644 tests/sanity/pip_bootstrap.py ~/.ansible/test/cache/get_pip_$${pipver//./_}.py
+	  cached=~/.ansible/test/cache/get_pip_$${pipver//./_}.py; \
+	  if [ ! -e "$$cached" ] || grep -q 'Offline stand-in' "$$cached"; then \
+	    install -D -m 0644 tests/sanity/pip_bootstrap.py "$$cached"; fi
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
 	  | xargs -0 cp -P --parents -t $(SANITY_DIR)
