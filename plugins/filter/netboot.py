@@ -77,6 +77,11 @@ def subnet_netmask(value):
     return _wrap(netboot.subnet_netmask, value)
 
 
+def ip_in_subnet(address, subnet):
+    """True when an address lies inside a subnet."""
+    return _wrap(netboot.ip_in_subnet, address, subnet)
+
+
 class FilterModule:
     """OrionOS network boot filters."""
 
@@ -89,4 +94,6 @@ class FilterModule:
             "dhcp_host_line": dhcp_host_line,
             "kernel_args_list": kernel_args_list,
             "subnet_netmask": subnet_netmask,
+            "ip_in_subnet": ip_in_subnet,
         }
+

@@ -10,10 +10,12 @@ its size and sha256::
     {"format": 1, "version": "2026.11.0",
      "files": {"vmlinuz": {"size": 123, "sha256": "..."}, ...}}
 
-Directories whose name starts with a dot (``.incoming``, ``.trash``) are
-work areas and never a published version. A version becomes visible only by
-renaming a complete, verified directory into ``images/``; nothing inside a
-published version is ever changed.
+Work areas live beside ``images/`` on the same filesystem, so that neither
+NFS nor HTTP ever shows them: ``.incoming/<version>`` (staging of pulls and
+publishes) and ``.trash/`` (versions being removed). A version becomes
+visible only by renaming a complete, verified directory into ``images/``;
+nothing inside a published version is ever changed. Dot directories inside
+``images/`` are never versions either.
 
 Plain Python: the modules are thin wrappers, and the unit tests call these
 functions without Ansible.

@@ -403,3 +403,12 @@ def dhcp_host_line(node):
     macs = [normalize_mac(m) for m in _as_list(node.get("mac"))]
     fields = macs + [str(node["ip"]), node["name"]] if node.get("ip") else macs + [node["name"]]
     return ",".join(fields)
+
+
+def ip_in_subnet(address, subnet):
+    """True when IPv4/IPv6 ``address`` lies inside the CIDR ``subnet``."""
+    require_netaddr()
+    try:
+        return netaddr.IPAddress(str(address)) in netaddr.IPNetwork(str(subnet))
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        raise NetbootError("ip_in_subnet: %r / %r: %s" % (address, subnet, exc)) from exc

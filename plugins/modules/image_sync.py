@@ -12,7 +12,8 @@ version_added: 0.2.0
 description:
   - Runs on a replica boot server. For every version in O(versions) that the
     replica does not have yet, pulls the version directory with rsync over ssh
-    into a staging area (C(images/.incoming/<version>)), checks every file's
+    into a staging area (C(<root>/.incoming/<version>), on the same filesystem
+    but outside what NFS and HTTP serve), checks every file's
     size and sha256 against the version's C(manifest.json), and only then
     makes the version visible with one atomic rename into C(images/).
   - An interrupted pull leaves the staging copy behind and nothing else; the
@@ -126,7 +127,7 @@ from ansible_collections.orionos.diskless.plugins.module_utils import image_stor
 
 
 def _pull(module, images, version):
-    staging_root = os.path.join(images, store.STAGING)
+    staging_root = os.path.join(os.path.dirname(images), store.STAGING)
     staging = os.path.join(staging_root, version)
     resumed = os.path.isdir(staging)
     os.makedirs(staging, mode=0o755, exist_ok=True)
@@ -159,7 +160,7 @@ def _pull(module, images, version):
 
 
 def _remove(images, version):
-    trash = os.path.join(images, store.TRASH)
+    trash = os.path.join(os.path.dirname(images), store.TRASH)
     os.makedirs(trash, mode=0o700, exist_ok=True)
     target = os.path.join(trash, version)
     if os.path.lexists(target):

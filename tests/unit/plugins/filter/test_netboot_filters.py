@@ -10,7 +10,7 @@ F = filters.FilterModule().filters()
 
 def test_all_filters_are_registered():
     assert set(F) == {"pxe_mac", "boot_network_errors", "inventory_nodes", "dhcp_range_slice",
-                      "dhcp_host_line", "kernel_args_list", "subnet_netmask"}
+                      "dhcp_host_line", "kernel_args_list", "subnet_netmask", "ip_in_subnet"}
 
 
 def test_pxe_mac_formats_and_lists():
@@ -51,3 +51,9 @@ def test_subnet_netmask_and_host_line_errors():
         F["subnet_netmask"]("bogus")
     with pytest.raises(AnsibleFilterError, match="is not a node mapping"):
         F["dhcp_host_line"]("x")
+
+
+def test_ip_in_subnet_filter():
+    assert F["ip_in_subnet"]("10.0.0.9", "10.0.0.0/24")
+    with pytest.raises(AnsibleFilterError, match="'nope'"):
+        F["ip_in_subnet"]("nope", "10.0.0.0/24")

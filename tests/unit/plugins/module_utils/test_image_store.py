@@ -105,7 +105,8 @@ def test_list_versions_skips_work_areas_files_and_links(tmp_path):
 
 def test_promote_is_a_rename_that_never_replaces(tmp_path):
     images = tmp_path / "images"
-    staging = images / store.STAGING / "v2"
+    images.mkdir()
+    staging = tmp_path / store.STAGING / "v2"
     make_version(str(staging), {"k": b"1"})
     final = store.promote(str(images), str(staging), "v2")
     assert final == str(images / "v2") and not staging.exists()
@@ -156,10 +157,10 @@ def test_manifest_round_trip_is_stable(tmp_path):
 
 
 def test_rsync_pull_command_is_restricted_and_strict():
-    argv = store.rsync_pull_command("orion-sync@10.0.0.2", "2026.11.0", "/srv/orion/images/.incoming/2026.11.0",
+    argv = store.rsync_pull_command("orion-sync@10.0.0.2", "2026.11.0", "/srv/orion/.incoming/2026.11.0",
                                     "/etc/orion/sync/id_ed25519", "/etc/orion/sync/known_hosts",
                                     port=2222, bwlimit=500, checksum=True)
-    assert argv[-2:] == ["orion-sync@10.0.0.2:2026.11.0/", "/srv/orion/images/.incoming/2026.11.0/"]
+    assert argv[-2:] == ["orion-sync@10.0.0.2:2026.11.0/", "/srv/orion/.incoming/2026.11.0/"]
     ssh = argv[argv.index("-e") + 1]
     assert "StrictHostKeyChecking=yes" in ssh and "BatchMode=yes" in ssh and "-p 2222" in ssh
     assert "--bwlimit=500" in argv and "--checksum" in argv and "--partial" in argv

@@ -164,3 +164,11 @@ def test_subnet_netmask():
     assert netboot.subnet_netmask("10.0.0.0/22") == "255.255.252.0"
     with pytest.raises(netboot.NetbootError, match="'x' is not a CIDR network"):
         netboot.subnet_netmask("x")
+
+
+def test_ip_in_subnet():
+    assert netboot.ip_in_subnet("10.0.0.10", "10.0.0.0/24")
+    assert not netboot.ip_in_subnet("10.0.1.10", "10.0.0.0/24")
+    assert netboot.ip_in_subnet("fd00::5", "fd00::/64")
+    with pytest.raises(netboot.NetbootError, match="'10.0.0.300'"):
+        netboot.ip_in_subnet("10.0.0.300", "10.0.0.0/24")
