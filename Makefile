@@ -11,9 +11,9 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
-SCENARIOS ?= boot_server
+SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint sanity units integration molecule collection clean
+.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint sanity units integration molecule collection bench-ha clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -72,6 +72,10 @@ collection: venv
 
 molecule: host venv images
 	for s in $(SCENARIOS); do $(BIN)/molecule test -s $$s; done
+
+# VRRP takeover (10 kills) and NFS throughput against the ha scenario.
+bench-ha: host venv images
+	$(BIN)/python benchmarks/ha_failover.py
 
 clean:
 	rm -rf build orionos-diskless-*.tar.gz

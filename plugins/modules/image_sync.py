@@ -110,6 +110,12 @@ versions:
   type: list
   elements: str
   sample: ["2026.11.0", "2026.11.1"]
+discarded:
+  description: Staging copies removed because their version is no longer on the source.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 resumed:
   description: Versions whose pull continued from a staging copy left by an interrupted run.
   returned: always
@@ -131,6 +137,15 @@ def _pull(module, images, version):
     staging = os.path.join(staging_root, version)
     resumed = os.path.isdir(staging)
     os.makedirs(staging, mode=0o755, exist_ok=True)
+    # rsync killed hard leaves its temporary files (.name.XXXXXX) behind;
+    # no file of a version starts with a dot, so they all go.
+    for name in os.listdir(staging):
+        if name.startswith("."):
+            path = os.path.join(staging, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
     params = module.params
     problems = []
     for checksum in (False, True):
@@ -194,16 +209,27 @@ def main():
     except store.ImageStoreError as exc:
         module.fail_json(msg="versions: %s" % exc)
 
-    changed = bool(plan["pull"] or plan["remove"])
+    # Staging copies of versions the source no longer has (a pull that failed
+    # verification, then the version was withdrawn) are of no further use.
+    staging_root = os.path.join(module.params["root"], store.STAGING)
+    stale = sorted(name for name in (os.listdir(staging_root) if os.path.isdir(staging_root) else [])
+                   if name not in module.params["versions"])
+    changed = bool(plan["pull"] or plan["remove"] or stale)
     after = sorted(set(before) - set(plan["remove"]) | set(plan["pull"]))
     result = dict(changed=changed, pulled=plan["pull"], removed=plan["remove"],
-                  versions=after, resumed=[])
+                  versions=after, resumed=[], discarded=stale)
     if module._diff:
         result["diff"] = dict(before="\n".join(before) + "\n", after="\n".join(after) + "\n",
                               before_header=images + " (versions)", after_header=images + " (versions)")
     if module.check_mode or not changed:
         module.exit_json(**result)
 
+    for name in stale:
+        path = os.path.join(staging_root, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
     for version in plan["pull"]:
         if _pull(module, images, version):
             result["resumed"].append(version)

@@ -23,6 +23,8 @@ GOOD_SERVER_VARS = {
     "boot_server_unknown_nodes": "discovery",
     "boot_server_dynamic_range": {"start": "127.0.0.200", "end": "127.0.0.219"},
     "boot_server_default_image": "2026.11.0",
+    # This machine's kernel has no nfsd; the kernel implementation has its own case below.
+    "nfs_server_implementation": "ganesha",
 }
 GOOD_NODES = {
     "n1": {"orion_node_mac": "52:54:00:00:00:01", "orion_node_ip": "127.0.0.11"},
@@ -30,12 +32,15 @@ GOOD_NODES = {
 }
 
 
-def run(tmp_path, server_vars=None, nodes=None, playbook="playbooks/servers.yml", check=True):
+def run(tmp_path, server_vars=None, nodes=None, playbook="playbooks/servers.yml", check=True, more_servers=None):
     svars = dict(GOOD_SERVER_VARS, **(server_vars or {}))
+    servers = {"orion-test-srv": svars}
+    for name, extra in (more_servers or {}).items():
+        servers[name] = dict(GOOD_SERVER_VARS, **extra)
     inventory = {
         "all": {
             "children": {
-                "orion_boot_servers": {"hosts": {"orion-test-srv": svars}},
+                "orion_boot_servers": {"hosts": servers},
                 "orion_nodes": {"hosts": nodes if nodes is not None else GOOD_NODES},
             }
         }
@@ -58,6 +63,7 @@ def assert_refused(res, *fragments):
         assert fragment in out, "%r not in output:\n%s" % (fragment, out[-3000:])
     # Nothing past the checks ran.
     assert "Install dnsmasq, nginx and the iPXE binaries" not in out
+    assert "Install rsync and ssh" not in out
     assert "Write the dnsmasq configuration" not in out
 
 
@@ -105,3 +111,51 @@ def test_server_outside_subnet_is_refused(tmp_path):
 def test_unknown_dhcp_mode_is_refused(tmp_path):
     res = run(tmp_path, server_vars={"boot_server_dhcp_mode": "relay"})
     assert_refused(res, "boot_server_dhcp_mode", "relay")
+
+
+def test_replication_source_that_is_not_a_server_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"image_store_source": "orion-nosuch"})
+    assert_refused(res, "image_store_source orion-nosuch is not one of the servers in image_store_peers (orion-test-srv)")
+
+
+def test_floating_address_outside_the_server_subnet_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"orion_vip": "10.9.9.9"})
+    assert_refused(res, "vrrp_vip 10.9.9.9 is outside subnet 127.0.0.0/8 of server orion-test-srv")
+
+
+def test_two_servers_with_the_same_priority_are_refused(tmp_path):
+    res = run(tmp_path, server_vars={"orion_vip": "127.0.0.10", "vrrp_priority": 100},
+              more_servers={"orion-test-srv2": {"boot_server_address": "127.0.0.2", "orion_vip": "127.0.0.10",
+                                                "vrrp_priority": 100}})
+    assert_refused(res, "vrrp_peers: servers share a priority (orion-test-srv=100, orion-test-srv2=100)")
+
+
+def test_advert_interval_the_vrrp_version_cannot_carry_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"orion_vip": "127.0.0.10", "vrrp_version": 2, "vrrp_advert_int": 0.5})
+    assert_refused(res, "vrrp_advert_int 0.5 is not allowed with vrrp_version 2")
+
+
+def test_export_subnet_without_nodes_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"orion_nfs_clients": ["127.0.0.0/24", "10.99.0.0/24"]})
+    assert_refused(res, "nfs_server_clients entry 10.99.0.0/24 contains none of the nodes' addresses")
+
+
+def test_export_to_everyone_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"orion_nfs_clients": ["0.0.0.0/0"]})
+    assert_refused(res, "nfs_server_clients entry 0.0.0.0/0 exports to every address")
+
+
+def test_kernel_nfs_server_without_nfsd_is_refused(tmp_path):
+    with open("/proc/filesystems", encoding="ascii") as handle:
+        has_nfsd = any(line.split()[-1] == "nfsd" for line in handle if line.strip())
+    res = run(tmp_path, server_vars={"nfs_server_implementation": "kernel"},
+              playbook="tests/integration/validate_only.yml", check=False)
+    if has_nfsd:
+        assert res.returncode == 0, res.stdout[-3000:]
+    else:
+        assert_refused(res, "nfs_server_implementation kernel: the kernel of this host has no NFS server")
+
+
+def test_log_server_bad_size_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"log_server_max_file_size": "lots"})
+    assert_refused(res, "log_server_max_file_size lots is not a size")

@@ -17,6 +17,9 @@ STORE = "/srv/orion"
 EXPORT = "/srv/orion/images"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 INVENTORY = os.path.join(ROOT, "molecule", "ha", "inventory", "hosts.yml")
+sys.path.insert(0, os.path.join(ROOT, "molecule", "common"))
+
+from netclients import DhcpClient, install_lease_hook  # noqa: E402  pylint: disable=wrong-import-position
 
 # Writes a version into the staging area, adds its manifest and publishes it
 # by one rename, as the image module does. Runs inside a server.
@@ -42,7 +45,7 @@ with open(os.path.join(d, "manifest.json"), "w") as f:
     json.dump({"format": 1, "version": v, "files": files}, f, indent=2, sort_keys=True)
 PY
 chmod 0444 "$stage"/*
-mv "$stage" %(store)s/images/$v
+mv -T "$stage" %(store)s/images/$v  # fails if the version exists
 """ % {"store": STORE}
 
 
@@ -52,7 +55,14 @@ def host(name):
 
 @pytest.fixture(scope="session")
 def probe():
-    return host(PROBE)
+    probe_host = host(PROBE)
+    install_lease_hook(probe_host)
+    return probe_host
+
+
+@pytest.fixture(scope="session")
+def dhcp(probe):
+    return DhcpClient(probe)
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +70,22 @@ def servers():
     return {name: host(name) for name in SERVERS}
 
 
-def converge(*extra, timeout=900):
-    """Run the servers playbook against the scenario inventory."""
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
-           os.path.join(ROOT, "playbooks", "servers.yml"), *extra]
+def converge_cmd(*extra, playbook="servers.yml"):
+    """The command line of a run of a playbook against the scenario inventory."""
+    return [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
+            os.path.join(ROOT, "playbooks", playbook), *extra]
+
+
+def converge_env():
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=timeout)
+    env.pop("ANSIBLE_FORCE_COLOR", None)  # molecule sets it; the tests read plain output
+    return env
+
+
+def converge(*extra, playbook="servers.yml", timeout=900):
+    """Run a playbook (all of the servers' by default) and return the finished process."""
+    return subprocess.run(converge_cmd(*extra, playbook=playbook), cwd=ROOT, env=converge_env(), capture_output=True, text=True,
+                          check=False, timeout=timeout)
 
 
 def publish(version, size_kib=64):
