@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """VRRP takeover time and NFS read throughput of the redundant boot servers.
 
 Runs against the Molecule scenario `ha` (two boot servers and a probe on
@@ -15,7 +14,7 @@ replicates it, then measures:
    plain local read (cat) of the same file on the same server, each three
    times, all in one run. Prints MB/s and the NFS/local ratios.
 
-Usage: benchmarks/ha_failover.py [--kills N] [--keep]
+Usage: python3 benchmarks/ha_failover.py [--kills N] [--keep]   (or: make bench-ha)
 """
 
 import argparse
@@ -87,7 +86,13 @@ stage=/srv/orion/.incoming/bench-200m
 rm -rf "$stage"; mkdir -p "$stage"
 head -c %dM /dev/urandom > "$stage/root.img"
 cd "$stage"
-python3 -c 'import hashlib,json,os; json.dump({"format": 1, "version": "bench-200m", "files": {n: {"size": os.path.getsize(n), "sha256": hashlib.sha256(open(n, "rb").read()).hexdigest()} for n in os.listdir(".")}}, open("manifest.json", "w"))'
+python3 - <<'PY'
+import hashlib, json, os
+files = {}
+for n in os.listdir("."):
+    files[n] = {"size": os.path.getsize(n), "sha256": hashlib.sha256(open(n, "rb").read()).hexdigest()}
+json.dump({"format": 1, "version": "bench-200m", "files": files}, open("manifest.json", "w"))
+PY
 chmod 0444 *
 mv -T "$stage" /srv/orion/images/bench-200m
 """ % SIZE_MB
@@ -118,7 +123,7 @@ def bench_nfs():
     rows = {"nfs from the probe via the floating address": [],
             "nfs on the server through loopback": [],
             "local read on the server (cat)": []}
-    for _ in range(3):
+    for _round in range(3):
         rows["nfs from the probe via the floating address"].append(
             timed(PROBE, "nfs-cat nfs://%s%s > /dev/null" % (VIP, IMAGE)))
         rows["nfs on the server through loopback"].append(

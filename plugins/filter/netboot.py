@@ -96,4 +96,3 @@ class FilterModule:
             "subnet_netmask": subnet_netmask,
             "ip_in_subnet": ip_in_subnet,
         }
-

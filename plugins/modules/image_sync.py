@@ -21,7 +21,7 @@ description:
   - A published version is never modified; a version that fails verification
     is not published and the module fails naming the version and the file.
 author:
-  - OrionOS maintainers
+  - OrionOS maintainers (@orionos)
 options:
   root:
     description: Root of the image store; versions live in C(<root>/images).
@@ -66,12 +66,15 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports the versions that would be pulled or removed without touching anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff is the list of visible versions before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - Needs C(rsync) and an ssh client on the replica and C(rsync) on the source.

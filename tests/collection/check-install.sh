@@ -65,14 +65,22 @@ echo "collection: a playbook outside the repository used the installed roles and
 
 export ANSIBLE_CONFIG="$work/infra/ansible.cfg"
 cd "$work/infra"
-for filter in pxe_mac inventory_nodes boot_network_errors dhcp_range_slice dhcp_host_line kernel_args_list subnet_netmask; do
+for filter in pxe_mac inventory_nodes boot_network_errors dhcp_range_slice dhcp_host_line kernel_args_list subnet_netmask \
+    ip_in_subnet nfs_export_identity nfs_client_errors; do
   doc=$(ansible-doc -t filter "orionos.diskless.$filter")
   grep -q 'EXAMPLES' <<<"$doc" || { echo "ansible-doc: no docs for $filter" >&2; exit 1; }
 done
 listed=$(ansible-doc -t filter -l orionos.diskless | wc -l)
 echo "collection: ansible-doc documents $listed filters"
-for role in boot_server lab_hosts; do
+for role in boot_server lab_hosts image_store nfs_server vrrp log_server; do
   doc=$(ANSIBLE_NOCOLOR=1 ansible-doc -t role "orionos.diskless.$role")
   grep -qE 'ENTRY POINT: [*]?main' <<<"$doc" || { echo "ansible-doc: no role docs for $role" >&2; exit 1; }
 done
 echo "collection: ansible-doc documents the roles"
+modules=$(ansible-doc -t module -l orionos.diskless | awk '{print $1}')
+[ -n "$modules" ] || { echo "ansible-doc: the collection lists no modules" >&2; exit 1; }
+for module in $modules; do
+  doc=$(ANSIBLE_NOCOLOR=1 ansible-doc -t module "$module")
+  grep -q 'EXAMPLES' <<<"$doc" || { echo "ansible-doc: no docs for module $module" >&2; exit 1; }
+done
+echo "collection: ansible-doc documents the modules"
