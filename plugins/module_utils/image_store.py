@@ -34,9 +34,9 @@ MANIFEST_FORMAT = 1
 STAGING = ".incoming"
 TRASH = ".trash"
 
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
+_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}\Z")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 _CHUNK = 1024 * 1024
 
 
@@ -268,7 +268,7 @@ def rsync_pull_command(source, version, dest, ssh_key, known_hosts, port=22,
     """
     if not valid_version(version):
         raise ImageStoreError("version %r is not a valid version name" % (version,))
-    if not re.match(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.:_-]+$", source or ""):
+    if not re.match(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.:_-]+\Z", source or ""):
         raise ImageStoreError("source %r is not user@host" % (source,))
     ssh = ("ssh -i %s -p %d -o BatchMode=yes -o IdentitiesOnly=yes "
            "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s -o ConnectTimeout=10"

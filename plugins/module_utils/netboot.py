@@ -28,14 +28,14 @@ FIRMWARES = ("bios", "uefi")
 
 # A node name must be a valid DNS label: it ends up in file names, DHCP
 # host names, iPXE scripts and the kernel command line.
-_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 # Image versions name directories and URLs.
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 # One kernel argument: no whitespace, quotes, iPXE '${', shell or iPXE
 # metacharacters. Anything else is refused rather than escaped.
-_KARG_RE = re.compile(r"^[A-Za-z0-9_.,:=/+@%-]+$")
+_KARG_RE = re.compile(r"^[A-Za-z0-9_.,:=/+@%-]+\Z")
 
-_HEX12 = re.compile(r"^[0-9a-f]{12}$")
+_HEX12 = re.compile(r"^[0-9a-f]{12}\Z")
 
 
 class NetbootError(ValueError):
@@ -60,13 +60,13 @@ def normalize_mac(value):
     if not isinstance(value, str):
         raise NetbootError("MAC address %r is not a string" % (value,))
     raw = value.strip().lower()
-    if re.match(r"^01-([0-9a-f]{2}-){5}[0-9a-f]{2}$", raw):
+    if re.match(r"^01-([0-9a-f]{2}-){5}[0-9a-f]{2}\Z", raw):
         raw = raw[3:]
-    if re.match(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", raw):
+    if re.match(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}\Z", raw):
         if ":" in raw and "-" in raw:
             raise NetbootError("MAC address %r mixes ':' and '-'" % value)
         digits = raw.replace(":", "").replace("-", "")
-    elif re.match(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$", raw):
+    elif re.match(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}\Z", raw):
         digits = raw.replace(".", "")
     elif _HEX12.match(raw):
         digits = raw

@@ -4,6 +4,7 @@ address, and what it may not do."""
 import hashlib
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -46,6 +47,11 @@ def test_root_is_squashed():
                         "echo secret > %s && chmod 0600 %s" % (path, path)], check=True)
     try:
         for address in SERVERS.values():
+            # The file is visible to the client (after ganesha's cache time), so a refusal is the squash.
+            deadline = time.monotonic() + 30
+            while b"root-only-probe" not in probe("nfs-ls", "nfs://%s%s/images/" % (address, STORE)).stdout:
+                assert time.monotonic() < deadline, "root-only-probe never showed over NFS on %s" % address
+                time.sleep(1)
             res = probe("nfs-cat", "nfs://%s%s?uid=0&gid=0" % (address, path), check=False)
             assert res.returncode != 0 and b"secret" not in res.stdout
             # The same client reads a world-readable file of the export.

@@ -170,3 +170,9 @@ def test_rsync_pull_command_is_restricted_and_strict():
             store.rsync_pull_command(bad_source, "v", "/d", "/k", "/kh")
     with pytest.raises(store.ImageStoreError, match="version"):
         store.rsync_pull_command("u@h", "../x", "/d", "/k", "/kh")
+
+
+@pytest.mark.parametrize("name", ["v1\n", "v1\r", "", ".", "..", ".hidden", "a/b", "a b"])
+def test_names_with_control_or_path_characters_are_refused(name):
+    assert not store.valid_version(name)
+    assert not store.valid_file_name(name)
