@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import PROBE, SERVERS, STORE, VIP, start_container, vip_holders, wait_for_vip
+from conftest import PROBE, SERVERS, STORE, VIP, converge, start_container, vip_holders, wait_for_vip
 from test_3_logs import send, wait_line
 
 PRIMARY, BACKUP = "orion-ha-srv1", "orion-ha-srv2"
@@ -113,3 +113,22 @@ def test_every_server_answers_on_its_own_address_too():
     for address in SERVERS.values():
         http = probe_run("curl", "-s", "--fail", "--max-time", "10", "http://%s/boot/boot.ipxe" % address)
         assert http.stdout.startswith(b"#!ipxe")
+
+
+def test_nopreempt_leaves_the_address_with_the_backup():
+    """With vrrp_preempt false, a returning primary does not take the address back."""
+    res = converge("-e", "vrrp_preempt=false")
+    assert res.returncode == 0, res.stdout[-3000:]
+    try:
+        wait_for_vip(PRIMARY, timeout=60)
+        subprocess.run(["podman", "kill", PRIMARY], check=True, capture_output=True)
+        wait_for_vip(BACKUP, timeout=15)
+        start_container(PRIMARY)
+        # Longer than the preempt delay (5 s) plus the checks' rise time: still on the backup.
+        time.sleep(25)
+        assert vip_holders() == [BACKUP]
+    finally:
+        res = converge()
+    assert res.returncode == 0, res.stdout[-3000:]
+    # Preempting again: the primary takes the address back.
+    wait_for_vip(PRIMARY, timeout=90)
