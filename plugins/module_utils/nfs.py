@@ -15,14 +15,7 @@ import hashlib
 import re
 import uuid
 
-try:
-    import netaddr
-
-    HAS_NETADDR = True
-    NETADDR_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised only without netaddr
-    HAS_NETADDR = False
-    NETADDR_IMPORT_ERROR = exc
+from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 
 # Namespace of the export UUIDs (a fixed, project-specific UUID).
 _NAMESPACE = uuid.UUID("6f2c1d0e-5b7a-4e61-9a3c-0d1e2f3a4b5c")
@@ -66,9 +59,11 @@ def client_errors(clients, node_ips, field="nfs_server_clients"):
     Every entry must be a CIDR, and every entry must contain at least one
     node address: a subnet no node is in exports the images to strangers.
     """
-    if not HAS_NETADDR:
-        raise NfsError("the Python library 'netaddr' is required on the controller "
-                       "(pip install netaddr): %s" % NETADDR_IMPORT_ERROR)
+    try:
+        netboot.require_netaddr()
+    except netboot.NetbootError as exc:
+        raise NfsError(str(exc)) from exc
+    netaddr = netboot.netaddr
     problems = []
     if not clients:
         return ["%s is empty: the images would be exported to nobody" % field]

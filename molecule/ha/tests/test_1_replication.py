@@ -48,9 +48,19 @@ def partial_bytes(name, version):
     return int(res.stdout.strip() or 0)
 
 
-def start_throttled_pull():
-    return subprocess.Popen(converge_cmd(*THROTTLE, playbook="images.yml"), cwd=ROOT, env=converge_env(),
+def interrupted_pull(version, interrupt):
+    """Start a throttled pull of ``version``, run ``interrupt`` once it is midway;
+    return the finished run's exit code and output."""
+    proc = subprocess.Popen(converge_cmd(*THROTTLE, playbook="images.yml"), cwd=ROOT, env=converge_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_partial(version)
+        subprocess.run(interrupt, check=True, capture_output=True)
+        out = proc.communicate(timeout=300)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out
 
 
 def wait_partial(version, timeout=120):
@@ -88,15 +98,8 @@ def test_second_run_pulls_nothing():
 def test_killed_rsync_leaves_the_old_set_and_the_next_run_completes():
     publish("2026.11.1", BIG_KIB)
     before = versions(REPLICA)
-    proc = start_throttled_pull()
-    try:
-        wait_partial("2026.11.1")
-        subprocess.run(["podman", "exec", REPLICA, "pkill", "-KILL", "-x", "rsync"], check=True)
-        out = proc.communicate(timeout=300)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode != 0, "the run with its rsync killed should fail"
+    returncode, out = interrupted_pull("2026.11.1", ["podman", "exec", REPLICA, "pkill", "-KILL", "-x", "rsync"])
+    assert returncode != 0, "the run with its rsync killed should fail"
     assert "pulling version 2026.11.1" in out
     # The replica serves exactly what it had, over NFS and HTTP.
     assert versions(REPLICA) == before
@@ -115,14 +118,7 @@ def test_killed_rsync_leaves_the_old_set_and_the_next_run_completes():
 def test_killed_replica_host_leaves_the_old_set_and_the_next_run_completes():
     publish("2026.11.2", BIG_KIB)
     before = versions(REPLICA)
-    proc = start_throttled_pull()
-    try:
-        wait_partial("2026.11.2")
-        subprocess.run(["podman", "kill", REPLICA], check=True, capture_output=True)
-        proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    interrupted_pull("2026.11.2", ["podman", "kill", REPLICA])
     start_container(REPLICA)
     # Back up: the services start on their own and serve the previous set.
     deadline = time.monotonic() + 60
