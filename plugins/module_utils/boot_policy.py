@@ -1,0 +1,963 @@
+# -*- coding: utf-8 -*-
+# Copyright: OrionOS maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which image each node boots: nodes, images, policy, resolution, rendering.
+
+The boot policy is data::
+
+    channels:  {stable: 2026.11.0, canary: 2026.11.1}
+               (or per arch: {stable: {x86_64: 2026.11.0, aarch64: 2026.11.0a}})
+    rules:     an ordered list; the first rule whose selectors all match a
+               node (and whose percent slice holds it) decides
+      - name: canary-compute
+        match: {group: compute, subnet: 10.0.1.0/24}
+        percent: 10
+        channel: canary
+        kernel_args: [quiet]
+        profile: compute
+    default:   {channel: stable}          (required; no selectors)
+
+Selectors: ``mac``, ``name`` (glob), ``group``, ``label`` (key=value),
+``subnet`` (CIDR, via netaddr), ``arch``, ``firmware``. A list means any of
+its values; all given selectors must match.
+
+``percent`` takes a stable share of the matching nodes: a node is in it when
+stable_bucket(node name, rule seed) < percent. Buckets do not depend on the
+percent, so raising it only adds nodes.
+
+Everything a node's boot script or kernel command line carries is checked
+against a fixed set of safe characters before anything is rendered, and
+checked again while rendering: nothing from the inventory can break out of
+an iPXE script or the command line.
+
+Plain Python: modules and filters are thin wrappers, the unit tests call
+these functions without Ansible.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+
+from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
+from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+
+try:
+    import netaddr
+except ImportError:  # pragma: no cover - netboot.require_netaddr() reports it
+    netaddr = None
+
+TABLE_FORMAT = 1
+ARCHES = ("x86_64", "aarch64", "armv7l", "i686", "riscv64", "ppc64le", "s390x")
+FIRMWARES = netboot.FIRMWARES
+SELECTORS = ("mac", "name", "group", "label", "subnet", "arch", "firmware")
+RULE_KEYS = ("name", "match", "percent", "seed", "channel", "image", "kernel_args", "profile")
+DEFAULT_KEYS = ("channel", "image", "kernel_args", "profile")
+NODE_KEYS = ("name", "mac", "ip", "groups", "labels", "arch", "firmware", "kernel_args",
+             # accepted for compatibility with boot_server_nodes, not used here
+             "image", "fallback_image")
+IMAGE_STATES = ("published", "deprecated")
+DEFAULT_ARCH = "x86_64"
+DEFAULT_PROFILE = "default"
+
+# Names: DNS labels (nodes) or short identifiers (channels, rules, groups,
+# profiles, label keys and values).
+_NODE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_IDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.-]{0,63}\Z")
+_GLOB_RE = re.compile(r"^[A-Za-z0-9*?\[\]!_.-]{1,253}\Z")
+# Server addresses and host names in the script: letters, digits, . : - and
+# brackets for IPv6.
+_SERVER_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
+# The only characters a rendered token may contain (defense in depth: every
+# input was validated already).
+_SAFE_TOKEN_RE = re.compile(r"^[A-Za-z0-9_.,:=/+@%\[\]-]+\Z")
+
+
+class PolicyError(ValueError):
+    """The inventory, policy or image store cannot be used.
+
+    ``problems`` holds every problem found, each naming the node or rule and
+    the field.
+    """
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("%d problem(s) in the boot policy input:\n- %s"
+                         % (len(self.problems), "\n- ".join(self.problems)))
+
+
+# ---------------------------------------------------------------- helpers
+
+def stable_bucket(name, seed=""):
+    """Return the 0-99 bucket of ``name`` for ``seed``.
+
+    The first 8 bytes of sha256(seed NUL name) modulo 100: stable across
+    runs, machines and Python versions, and independent between seeds.
+    """
+    digest = hashlib.sha256(("%s\0%s" % (seed, name)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return [value]
+
+
+def _safe_token(token):
+    """Refuse any rendered token outside the safe set (never escape)."""
+    if not isinstance(token, str) or not _SAFE_TOKEN_RE.match(token):
+        raise PolicyError(["refusing to render unsafe token %r" % (token,)])
+    return token
+
+
+def _version_key(version):
+    """Sort key for versions: numeric parts compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"([0-9]+)", version) if part != ""]
+
+
+# ----------------------------------------------------------------- images
+
+class Image:
+    """One published version of the image store."""
+
+    __slots__ = ("version", "arch", "kernel", "initramfs", "root", "sha256", "created", "state")
+
+    def __init__(self, version, arch=DEFAULT_ARCH, kernel="vmlinuz", initramfs="initramfs.img",
+                 root=None, sha256=None, created="", state="published"):
+        self.version = version
+        self.arch = arch
+        self.kernel = kernel
+        self.initramfs = initramfs
+        self.root = root
+        self.sha256 = dict(sha256 or {})
+        self.created = created or ""
+        self.state = state
+
+    def as_dict(self):
+        return {slot: getattr(self, slot) for slot in self.__slots__}
+
+    def sort_key(self):
+        return (self.created, _version_key(self.version))
+
+    def __repr__(self):
+        return "Image(%s, %s, %s)" % (self.version, self.arch, self.state)
+
+
+def image_from_manifest(version, manifest, state="published"):
+    """Build an Image from a checked manifest (see image_store)."""
+    boot = manifest.get("boot") if isinstance(manifest.get("boot"), dict) else {}
+    files = manifest["files"]
+    root = boot.get("root")
+    if root is None:
+        candidates = sorted(n for n in files if n.endswith((".erofs", ".squashfs", ".sqfs")))
+        root = candidates[0] if candidates else None
+    return Image(version=version,
+                 arch=manifest.get("arch") or DEFAULT_ARCH,
+                 kernel=boot.get("kernel") or "vmlinuz",
+                 initramfs=boot.get("initramfs") or "initramfs.img",
+                 root=root,
+                 sha256={name: entry["sha256"] for name, entry in files.items()},
+                 created=str(manifest.get("created") or ""),
+                 state=state)
+
+
+STATE_DIR = "state"
+STATE_FILE = "images.json"
+
+
+def state_path(root):
+    """The file holding each version's state (only deprecations are listed)."""
+    return os.path.join(root, STATE_DIR, STATE_FILE)
+
+
+def load_states(root):
+    """Return {version: state} from the store's state file (missing: {})."""
+    path = state_path(root)
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise store.ImageStoreError("%s: cannot read image states (%s)" % (path, exc)) from exc
+    versions = data.get("versions") if isinstance(data, dict) else None
+    if not isinstance(versions, dict):
+        raise store.ImageStoreError("%s: 'versions' must be an object" % path)
+    states = {}
+    for version, entry in versions.items():
+        state = entry.get("state") if isinstance(entry, dict) else entry
+        if state not in IMAGE_STATES:
+            raise store.ImageStoreError("%s: versions.%s.state %r is not one of %s"
+                                        % (path, version, state, ", ".join(IMAGE_STATES)))
+        states[version] = state
+    return states
+
+
+def dump_states(states):
+    """Serialize image states the same way every time."""
+    listed = {v: {"state": s} for v, s in sorted(states.items()) if s != "published"}
+    return json.dumps({"format": 1, "versions": listed}, indent=2, sort_keys=True) + "\n"
+
+
+def load_images(root):
+    """Read every published version of the store at ``root``.
+
+    Returns ``(images, problems)``: a dict version -> Image of the versions
+    whose manifest could be read, and the problems of the others.
+    """
+    images_dir = os.path.join(root, "images")
+    states = load_states(root)
+    images, problems = {}, []
+    for version in store.list_versions(images_dir):
+        try:
+            manifest = store.load_manifest(os.path.join(images_dir, version))
+        except store.ImageStoreError as exc:
+            problems.append("image %s: %s" % (version, exc))
+            continue
+        images[version] = image_from_manifest(version, manifest, states.get(version, "published"))
+    return images, problems
+
+
+def coerce_images(value):
+    """Accept images as Image objects, dicts, or a list of either; return {version: Image}."""
+    if value is None:
+        return {}
+    if isinstance(value, dict) and all(isinstance(v, (Image, dict)) for v in value.values()):
+        items = [dict(v, version=k) if isinstance(v, dict) else v for k, v in value.items()]
+    else:
+        items = _as_list(value)
+    result = {}
+    for item in items:
+        image = item if isinstance(item, Image) else Image(**{
+            k: v for k, v in item.items() if k in Image.__slots__})
+        result[image.version] = image
+    return result
+
+
+# ------------------------------------------------------------------ nodes
+
+class Node:
+    """A diskless node as the policy sees it (checked and normalized)."""
+
+    __slots__ = ("name", "macs", "ip", "groups", "labels", "arch", "firmware", "kernel_args")
+
+    def __init__(self, name, macs, ip=None, groups=(), labels=None, arch=DEFAULT_ARCH,
+                 firmware=None, kernel_args=()):
+        self.name = name
+        self.macs = list(macs)
+        self.ip = ip
+        self.groups = sorted(set(groups))
+        self.labels = dict(labels or {})
+        self.arch = arch
+        self.firmware = firmware
+        self.kernel_args = list(kernel_args)
+
+    def as_dict(self):
+        return {slot: getattr(self, slot) for slot in self.__slots__}
+
+
+def _parse_labels(where, value, problems):
+    """Labels as a mapping or a list of key=value strings -> dict."""
+    labels = {}
+    if value is None:
+        return labels
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = []
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                problems.append("%s: labels entry %r is not key=value" % (where, item))
+                continue
+            key, _, val = item.partition("=")
+            pairs.append((key, val))
+    else:
+        problems.append("%s: labels %r is not a mapping or a list of key=value" % (where, value))
+        return labels
+    for key, val in pairs:
+        if isinstance(val, (bool, int, float)) and not isinstance(val, bool):
+            val = str(val)
+        if not isinstance(key, str) or not _IDENT_RE.match(key):
+            problems.append("%s: label key %r is not allowed (letters, digits, _ . -)" % (where, key))
+        elif not isinstance(val, str) or not _LABEL_VALUE_RE.match(val):
+            problems.append("%s: label %s value %r is not allowed (letters, digits, _ . -)"
+                            % (where, key, val))
+        else:
+            labels[key] = val
+    return labels
+
+
+def _parse_ip(raw):
+    try:
+        return netaddr.IPAddress(str(raw))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+
+
+def parse_nodes(raw_nodes, problems):
+    """Check node mappings; return the Node objects of the usable ones.
+
+    Appends a problem naming node and field for each bad value.
+    """
+    nodes = []
+    seen_names, seen_macs, seen_ips = {}, {}, {}
+    for index, raw in enumerate(_as_list(raw_nodes)):
+        if not isinstance(raw, dict):
+            problems.append("nodes[%d]: %r is not a mapping" % (index, raw))
+            continue
+        name = raw.get("name")
+        where = "node %s" % name if isinstance(name, str) and name else "nodes[%d]" % index
+        ok = True
+        for key in sorted(set(raw) - set(NODE_KEYS)):
+            problems.append("%s: unknown field %r (known: %s)" % (where, key, ", ".join(NODE_KEYS)))
+            ok = False
+        if not isinstance(name, str) or not _NODE_NAME_RE.match(name):
+            problems.append("%s: name %r is not a valid host name (lower-case letters, digits, '-')"
+                            % (where, name))
+            ok = False
+        elif name in seen_names:
+            problems.append("%s: name is used twice (nodes[%d] and nodes[%d])"
+                            % (where, seen_names[name], index))
+            ok = False
+        else:
+            seen_names[name] = index
+
+        macs = []
+        raw_macs = _as_list(raw.get("mac"))
+        if not raw_macs:
+            problems.append("%s: mac is missing" % where)
+            ok = False
+        for raw_mac in raw_macs:
+            try:
+                mac = netboot.normalize_mac(raw_mac)
+            except netboot.NetbootError as exc:
+                problems.append("%s: mac: %s" % (where, exc))
+                ok = False
+                continue
+            if mac in seen_macs:
+                problems.append("%s: mac %s (given as %r) is already used by node %s"
+                                % (where, mac, raw_mac, seen_macs[mac]))
+                ok = False
+            elif mac not in macs:
+                seen_macs[mac] = name
+                macs.append(mac)
+
+        ip = None
+        if raw.get("ip") not in (None, ""):
+            addr = _parse_ip(raw.get("ip"))
+            if addr is None:
+                problems.append("%s: ip %r is not an IPv4 or IPv6 address" % (where, raw.get("ip")))
+                ok = False
+            elif addr in seen_ips:
+                problems.append("%s: ip %s is already used by node %s" % (where, addr, seen_ips[addr]))
+                ok = False
+            else:
+                seen_ips[addr] = name
+                ip = addr
+
+        groups = []
+        for group in _as_list(raw.get("groups")):
+            if not isinstance(group, str) or not _IDENT_RE.match(group):
+                problems.append("%s: group %r is not allowed (letters, digits, _ . -)" % (where, group))
+                ok = False
+            else:
+                groups.append(group)
+        count = len(problems)
+        labels = _parse_labels(where, raw.get("labels"), problems)
+        ok = ok and len(problems) == count
+
+        arch = raw.get("arch") or DEFAULT_ARCH
+        if arch not in ARCHES:
+            problems.append("%s: arch %r is not one of %s" % (where, arch, ", ".join(ARCHES)))
+            ok = False
+        firmware = raw.get("firmware") or None
+        if firmware is not None and firmware not in FIRMWARES:
+            problems.append("%s: firmware %r is not one of %s" % (where, firmware, ", ".join(FIRMWARES)))
+            ok = False
+        karg_problems = netboot.kernel_arg_errors("%s: kernel_args" % where, raw.get("kernel_args"))
+        if karg_problems:
+            problems.extend(karg_problems)
+            ok = False
+        if ok:
+            nodes.append(Node(name, macs, ip=ip, groups=groups, labels=labels, arch=arch,
+                              firmware=firmware,
+                              kernel_args=netboot.kernel_args_list(raw.get("kernel_args"))))
+    return nodes
+
+
+def parse_subnets(raw_subnets, problems):
+    """Node subnets: a list of CIDR strings or {subnet: CIDR, ...settings}.
+
+    Two subnets that overlap must carry the same settings.
+    """
+    subnets = []
+    for index, raw in enumerate(_as_list(raw_subnets)):
+        if isinstance(raw, str):
+            raw = {"subnet": raw}
+        if not isinstance(raw, dict) or "subnet" not in raw:
+            problems.append("subnets[%d]: %r is not a CIDR or a mapping with 'subnet'" % (index, raw))
+            continue
+        try:
+            net = netaddr.IPNetwork(str(raw["subnet"]))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            problems.append("subnets[%d]: subnet %r is not a CIDR network" % (index, raw["subnet"]))
+            continue
+        if str(net.cidr) != str(net):
+            problems.append("subnets[%d]: subnet %r has host bits set (did you mean %s?)"
+                            % (index, raw["subnet"], net.cidr))
+            continue
+        settings = {k: v for k, v in raw.items() if k != "subnet"}
+        for other_index, other, other_settings in subnets:
+            if other.version == net.version and (net in other or other in net) \
+                    and settings != other_settings:
+                problems.append("subnets[%d]: subnet %s overlaps subnets[%d] %s with different settings"
+                                " (%s vs %s)" % (index, net, other_index, other,
+                                                 json.dumps(settings, sort_keys=True, default=str),
+                                                 json.dumps(other_settings, sort_keys=True, default=str)))
+        subnets.append((index, net, settings))
+    return [net for _, net, _ in subnets]
+
+
+# ----------------------------------------------------------------- policy
+
+class Rule:
+    """A checked policy rule (the default is a rule without selectors)."""
+
+    __slots__ = ("index", "label", "match", "percent", "seed", "channel", "image",
+                 "kernel_args", "profile", "subnets")
+
+    def __init__(self, index, label, match, percent, seed, channel, image, kernel_args, profile):
+        self.index = index
+        self.label = label
+        self.match = match
+        self.percent = percent
+        self.seed = seed
+        self.channel = channel
+        self.image = image
+        self.kernel_args = kernel_args
+        self.profile = profile
+        self.subnets = [netaddr.IPNetwork(str(s)) for s in match.get("subnet", [])]
+
+    def selects(self, node):
+        """True when every selector of the rule matches ``node``."""
+        match = self.match
+        if "mac" in match and not set(match["mac"]) & set(node.macs):
+            return False
+        if "name" in match and not any(fnmatch.fnmatchcase(node.name, g) for g in match["name"]):
+            return False
+        if "group" in match and not set(match["group"]) & set(node.groups):
+            return False
+        if "label" in match and any(node.labels.get(k) != v for k, v in match["label"].items()):
+            return False
+        if "subnet" in match and (node.ip is None or not any(
+                node.ip.version == net.version and node.ip in net for net in self.subnets)):
+            return False
+        if "arch" in match and node.arch not in match["arch"]:
+            return False
+        if "firmware" in match and node.firmware not in match["firmware"]:
+            return False
+        return True
+
+    def takes(self, node):
+        """True when the rule decides for ``node`` (selectors and percent slice)."""
+        if not self.selects(node):
+            return False
+        if self.percent is None or self.percent >= 100:
+            return True
+        return stable_bucket(node.name, self.seed) < self.percent
+
+    def is_catch_all(self):
+        return not self.match and (self.percent is None or self.percent >= 100)
+
+
+def _parse_match(where, raw, problems):
+    match = {}
+    if raw is None:
+        return match
+    if not isinstance(raw, dict):
+        problems.append("%s: match %r is not a mapping of selectors" % (where, raw))
+        return match
+    for key in sorted(raw):
+        values = raw[key]
+        field = "%s: match.%s" % (where, key)
+        if key not in SELECTORS:
+            problems.append("%s: unknown selector %r (known: %s)" % (where, key, ", ".join(SELECTORS)))
+            continue
+        if key == "label":
+            count = len(problems)
+            labels = _parse_labels(field, values, problems)
+            if len(problems) == count:
+                if not labels:
+                    problems.append("%s is empty" % field)
+                match[key] = labels
+            continue
+        items = _as_list(values)
+        if not items:
+            problems.append("%s is empty" % field)
+            continue
+        good = []
+        for item in items:
+            if key == "mac":
+                try:
+                    good.append(netboot.normalize_mac(item))
+                except netboot.NetbootError as exc:
+                    problems.append("%s: %s" % (field, exc))
+            elif key == "name":
+                if not isinstance(item, str) or not _GLOB_RE.match(item):
+                    problems.append("%s: %r is not a name glob (letters, digits, - . _ * ? [ ] !)"
+                                    % (field, item))
+                else:
+                    good.append(item)
+            elif key == "group":
+                if not isinstance(item, str) or not _IDENT_RE.match(item):
+                    problems.append("%s: %r is not a group name" % (field, item))
+                else:
+                    good.append(item)
+            elif key == "subnet":
+                try:
+                    net = netaddr.IPNetwork(str(item))
+                    if str(net.cidr) != str(net):
+                        problems.append("%s: %r has host bits set (did you mean %s?)"
+                                        % (field, item, net.cidr))
+                    else:
+                        good.append(str(net))
+                except (netaddr.AddrFormatError, ValueError, TypeError):
+                    problems.append("%s: %r is not a CIDR network" % (field, item))
+            elif key == "arch":
+                if item not in ARCHES:
+                    problems.append("%s: %r is not one of %s" % (field, item, ", ".join(ARCHES)))
+                else:
+                    good.append(item)
+            elif key == "firmware":
+                if item not in FIRMWARES:
+                    problems.append("%s: %r is not one of %s" % (field, item, ", ".join(FIRMWARES)))
+                else:
+                    good.append(item)
+        if good:
+            match[key] = sorted(set(good))
+    return match
+
+
+def _parse_action(where, raw, channels, images, problems, allowed):
+    for key in sorted(set(raw) - set(allowed)):
+        problems.append("%s: unknown field %r (known: %s)" % (where, key, ", ".join(allowed)))
+    channel, image = raw.get("channel"), raw.get("image")
+    if (channel is None) == (image is None):
+        problems.append("%s: give exactly one of channel or image (got %s)"
+                        % (where, "both" if channel is not None else "neither"))
+    if channel is not None and channel not in channels:
+        problems.append("%s: channel %r is not defined (channels: %s)"
+                        % (where, channel, ", ".join(sorted(channels)) or "none"))
+    if image is not None:
+        if not store.valid_version(image):
+            problems.append("%s: image %r is not a valid version name" % (where, image))
+        elif images is not None and image not in images:
+            problems.append("%s: pinned image %r is not in the image store" % (where, image))
+    kargs = raw.get("kernel_args")
+    problems.extend(netboot.kernel_arg_errors("%s: kernel_args" % where, kargs))
+    profile = raw.get("profile")
+    if profile is not None and (not isinstance(profile, str) or not _IDENT_RE.match(profile)):
+        problems.append("%s: profile %r is not allowed (letters, digits, _ . -)" % (where, profile))
+    return channel, image, netboot.kernel_args_list(kargs), profile
+
+
+def parse_channels(raw, images, problems):
+    """Channels: name -> version, or name -> {arch: version}."""
+    channels = {}
+    if raw is None:
+        return channels
+    if not isinstance(raw, dict):
+        problems.append("policy.channels: %r is not a mapping of channel -> version" % (raw,))
+        return channels
+    for name in sorted(raw, key=str):
+        value = raw[name]
+        where = "channel %s" % name
+        if not isinstance(name, str) or not _IDENT_RE.match(name):
+            problems.append("policy.channels: channel name %r is not allowed (letters, digits, _ . -)"
+                            % (name,))
+            continue
+        per_arch = value if isinstance(value, dict) else {None: value}
+        entry = {}
+        for arch, version in per_arch.items():
+            field = "%s: version" % where if arch is None else "%s: %s" % (where, arch)
+            if arch is not None and arch not in ARCHES:
+                problems.append("%s: arch %r is not one of %s" % (where, arch, ", ".join(ARCHES)))
+                continue
+            if not store.valid_version(version):
+                problems.append("%s %r is not a valid version name" % (field, version))
+                continue
+            if images is not None:
+                image = images.get(version)
+                if image is None:
+                    problems.append("%s %r is not in the image store" % (field, version))
+                    continue
+                if arch is not None and image.arch != arch:
+                    problems.append("%s %r is an image for %s, not %s"
+                                    % (field, version, image.arch, arch))
+                    continue
+            entry[arch] = version
+        channels[name] = entry
+    return channels
+
+
+def parse_policy(raw, images, problems):
+    """Check a policy mapping; return (channels, rules, default)."""
+    if not isinstance(raw, dict):
+        problems.append("policy: %r is not a mapping with channels, rules and default" % (raw,))
+        return {}, [], None
+    for key in sorted(set(raw) - {"channels", "rules", "default"}):
+        problems.append("policy: unknown field %r (known: channels, rules, default)" % key)
+    channels = parse_channels(raw.get("channels"), images, problems)
+    rules = []
+    seen_labels = {}
+    raw_rules = raw.get("rules")
+    if raw_rules is not None and not isinstance(raw_rules, list):
+        problems.append("policy.rules: %r is not a list" % (raw_rules,))
+        raw_rules = []
+    for index, item in enumerate(raw_rules or []):
+        name = item.get("name") if isinstance(item, dict) else None
+        where = "rule %s" % name if isinstance(name, str) and name else "rules[%d]" % index
+        if not isinstance(item, dict):
+            problems.append("%s: %r is not a mapping" % (where, item))
+            continue
+        count = len(problems)
+        if name is not None and (not isinstance(name, str) or not _IDENT_RE.match(name)):
+            problems.append("%s: name %r is not allowed (letters, digits, _ . -)" % (where, name))
+        elif name in seen_labels:
+            problems.append("%s: name is used twice (rules[%d] and rules[%d])"
+                            % (where, seen_labels[name], index))
+        elif name is not None:
+            seen_labels[name] = index
+        match = _parse_match(where, item.get("match"), problems)
+        percent = item.get("percent")
+        if percent is not None:
+            if isinstance(percent, bool) or not isinstance(percent, (int, float)) \
+                    or not 0 <= percent <= 100:
+                problems.append("%s: percent %r is not a number from 0 to 100" % (where, percent))
+                percent = None
+        seed = item.get("seed", name if name else "rule-%d" % index)
+        if not isinstance(seed, (str, int)) or isinstance(seed, bool):
+            problems.append("%s: seed %r is not a string" % (where, seed))
+            seed = ""
+        channel, image, kargs, profile = _parse_action(where, item, channels, images, problems,
+                                                       RULE_KEYS)
+        rule = Rule(index, where, match, percent, str(seed), channel, image, kargs, profile)
+        if len(problems) == count:
+            for earlier in rules:
+                if earlier.is_catch_all():
+                    problems.append("%s: can never match, %s before it matches every node"
+                                    % (where, earlier.label))
+                    break
+                if earlier.match == rule.match and (earlier.percent is None or earlier.percent >= 100):
+                    problems.append("%s: can never match, %s before it has the same selectors"
+                                    % (where, earlier.label))
+                    break
+            if image is not None and images is not None and image in images and "arch" in match \
+                    and images[image].arch not in match["arch"]:
+                problems.append("%s: pinned image %r is for %s, but the rule selects arch %s"
+                                % (where, image, images[image].arch, ", ".join(match["arch"])))
+            rules.append(rule)
+    default = None
+    raw_default = raw.get("default")
+    if not isinstance(raw_default, dict):
+        problems.append("policy.default: required, a mapping with channel or image (got %r)"
+                        % (raw_default,))
+    else:
+        count = len(problems)
+        channel, image, kargs, profile = _parse_action("policy.default", raw_default, channels,
+                                                       images, problems, DEFAULT_KEYS)
+        if len(problems) == count:
+            default = Rule(len(raw_rules or []), "default", {}, None, "default", channel, image,
+                           kargs, profile)
+    return channels, rules, default
+
+
+# ------------------------------------------------------------- resolution
+
+def _older_fallback(images, target):
+    """The newest published image of the target's arch older than the target."""
+    candidates = [img for img in images.values()
+                  if img.arch == target.arch and img.state == "published"
+                  and img.version != target.version and img.sort_key() < target.sort_key()]
+    return max(candidates, key=Image.sort_key).version if candidates else None
+
+
+def _fallback(node, version, images, previous):
+    """The previous good image of a node that boots ``version``.
+
+    1. What the node booted before, when this resolution changes its image;
+       the fallback it had, when the image stays (from the previous table).
+    2. Otherwise the newest published image of the same arch that is older.
+    A fallback must still be in the store, of the node's arch, and differ
+    from the image booted.
+    """
+    def usable(candidate):
+        img = images.get(candidate) if candidate else None
+        return img is not None and img.arch == node.arch and candidate != version
+
+    before = previous.get(node.name) if previous else None
+    if isinstance(before, dict):
+        if before.get("image") != version and usable(before.get("image")):
+            return before.get("image"), "previous image"
+        if before.get("image") == version and usable(before.get("fallback")):
+            return before.get("fallback"), before.get("fallback_reason") or "previous fallback"
+    target = images.get(version)
+    if target is not None:
+        older = _older_fallback(images, target)
+        if older is not None:
+            return older, "newest older image"
+    return None, None
+
+
+def resolve_node(node, rules, default, channels, images, previous=None, kernel_args=()):
+    """Resolve one node; return its resolution mapping or raise PolicyError."""
+    decided = None
+    for rule in rules:
+        if rule.takes(node):
+            decided = rule
+            break
+    reason = ""
+    if decided is None:
+        decided = default
+        reason = "no rule matched"
+    elif decided.percent is not None and decided.percent < 100:
+        reason = "bucket %d < percent %g" % (stable_bucket(node.name, decided.seed), decided.percent)
+    else:
+        reason = "selectors matched" if decided.match else "matches every node"
+    if decided.channel is not None:
+        versions = channels.get(decided.channel, {})
+        version = versions.get(node.arch, versions.get(None))
+        if version is None:
+            raise PolicyError(["node %s: %s sends it to channel %s, which has no image for arch %s"
+                               % (node.name, decided.label, decided.channel, node.arch)])
+    else:
+        version = decided.image
+    image = images.get(version)
+    if image is not None and image.arch != node.arch:
+        raise PolicyError(["node %s: %s gives it image %s for %s, but the node is %s"
+                           % (node.name, decided.label, version, image.arch, node.arch)])
+    fallback, fallback_reason = _fallback(node, version, images, previous)
+    args = list(kernel_args) + list(decided.kernel_args) + list(node.kernel_args)
+    return {
+        "name": node.name,
+        "macs": list(node.macs),
+        "ip": str(node.ip) if node.ip is not None else None,
+        "arch": node.arch,
+        "firmware": node.firmware,
+        "groups": list(node.groups),
+        "image": version,
+        "fallback": fallback,
+        "fallback_reason": fallback_reason,
+        "channel": decided.channel,
+        "kernel_args": args,
+        "profile": decided.profile or DEFAULT_PROFILE,
+        "rule": decided.label,
+        "rule_index": decided.index,
+        "reason": reason,
+        "state": image.state if image is not None else None,
+    }
+
+
+def resolve(raw_nodes, raw_policy, images=None, subnets=None, previous=None, kernel_args=None):
+    """Validate everything, then resolve every node.
+
+    ``images`` is {version: Image} (None: the store is not checked, pinned
+    images and channels are taken on trust). ``previous`` is the node table
+    of the last resolution ({name: {image, fallback}}), used for fallbacks.
+
+    Returns {name: resolution} sorted by name. Raises PolicyError listing
+    every problem: nothing is resolved unless the whole input is usable.
+    """
+    netboot.require_netaddr()
+    problems = []
+    if images is not None:
+        images = coerce_images(images)
+    nodes = parse_nodes(raw_nodes, problems)
+    nets = parse_subnets(subnets, problems)
+    if nets:
+        for node in nodes:
+            if node.ip is not None and not any(
+                    node.ip.version == net.version and node.ip in net for net in nets):
+                problems.append("node %s: ip %s is outside every node subnet (%s)"
+                                % (node.name, node.ip, ", ".join(str(n) for n in nets)))
+    problems.extend(netboot.kernel_arg_errors("kernel_args", kernel_args))
+    channels, rules, default = parse_policy(raw_policy, images, problems)
+    if problems or default is None:
+        raise PolicyError(problems or ["policy.default: missing"])
+    known = images if images is not None else {}
+    table = {}
+    for node in sorted(nodes, key=lambda n: n.name):
+        try:
+            table[node.name] = resolve_node(node, rules, default, channels, known, previous,
+                                            netboot.kernel_args_list(kernel_args))
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PolicyError(problems)
+    return table
+
+
+def referenced_versions(raw_policy, table=None):
+    """Versions a policy (channels and pins) and a node table refer to.
+
+    Returns {version: [what refers to it, ...]}.
+    """
+    refs = {}
+
+    def add(version, what):
+        if isinstance(version, str) and version:
+            refs.setdefault(version, []).append(what)
+
+    if isinstance(raw_policy, dict):
+        channels = raw_policy.get("channels") or {}
+        if isinstance(channels, dict):
+            for name, value in channels.items():
+                for arch, version in (value.items() if isinstance(value, dict) else [(None, value)]):
+                    add(version, "channel %s%s" % (name, "" if arch is None else " (%s)" % arch))
+        for index, rule in enumerate(raw_policy.get("rules") or []):
+            if isinstance(rule, dict):
+                add(rule.get("image"), "rule %s pin" % (rule.get("name") or "rules[%d]" % index))
+        default = raw_policy.get("default")
+        if isinstance(default, dict):
+            add(default.get("image"), "policy.default pin")
+    for name, entry in sorted((table or {}).items()):
+        if isinstance(entry, dict):
+            add(entry.get("image"), "node %s image" % name)
+            add(entry.get("fallback"), "node %s fallback" % name)
+    return refs
+
+
+# -------------------------------------------------------------- rendering
+
+def _url(server, port, path):
+    host = server if port in (None, 80, "80") else "%s:%s" % (server, port)
+    return "http://%s%s" % (host, path)
+
+
+def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
+                  failure="reboot", failure_delay=30):
+    """Render the iPXE script of one resolved node.
+
+    Each image (the target, then the fallback) is tried from every server in
+    turn. Every token is checked against the safe set while rendering.
+    """
+    for server in servers:
+        if not isinstance(server, str) or not _SERVER_RE.match(server):
+            raise PolicyError(["servers: %r is not an address or host name" % (server,)])
+    name = _safe_token(entry["name"])
+    order = [entry["image"]]
+    if entry.get("fallback") and entry["fallback"] != entry["image"]:
+        order.append(entry["fallback"])
+    lines = ["#!ipxe",
+             "# OrionOS boot script of node %s: image %s, decided by %s."
+             % (name, " then fallback ".join(_safe_token(v) for v in order),
+                " ".join(_safe_token(word) for word in entry["rule"].split())),
+             "# Each image is tried from every boot server in turn.",
+             "echo OrionOS node %s boots image %s" % (name, _safe_token(entry["image"]))]
+    label_count = len(order) * len(servers)
+    step = 0
+    for version in order:
+        image = images.get(version) if images else None
+        kernel = _safe_token(image.kernel if image else "vmlinuz")
+        initrd = _safe_token(image.initramfs if image else "initramfs.img")
+        args = ["initrd=" + initrd, "orion.node=" + name, "orion.image=" + _safe_token(version),
+                "orion.servers=" + ",".join(_safe_token(s) for s in servers),
+                "orion.profile=" + _safe_token(entry["profile"])]
+        args += [_safe_token(arg) for arg in entry["kernel_args"]]
+        if version != entry["image"]:
+            args.append("orion.fallback=1")
+        cmdline = " ".join(args)
+        for server in servers:
+            step += 1
+            nxt = "try%d" % (step + 1) if step < label_count else "failed"
+            base = _url(server, http_port, "%s/%s" % (url_path.rstrip("/"), version))
+            lines += [":try%d" % step,
+                      "echo OrionOS: image %s from %s" % (version, server),
+                      "imgfree",
+                      "kernel %s/%s %s || goto %s" % (base, kernel, cmdline, nxt),
+                      "initrd %s/%s || goto %s" % (base, initrd, nxt),
+                      "boot || goto %s" % nxt]
+    lines += [":failed",
+              "echo OrionOS: node %s could not boot any image from any boot server" % name]
+    if failure == "shell":
+        lines.append("shell")
+    elif failure == "exit":
+        lines.append("exit 1")
+    else:
+        lines += ["echo OrionOS: rebooting in %d s" % int(failure_delay),
+                  "sleep %d" % int(failure_delay), "reboot"]
+    return "\n".join(lines) + "\n"
+
+
+def dhcp_hosts(table):
+    """The dnsmasq dhcp-hostsfile: one line per node, sorted by name."""
+    lines = ["# OrionOS DHCP reservations: mac[,mac],ip,name (written by boot_policy)"]
+    for name in sorted(table):
+        entry = table[name]
+        fields = list(entry["macs"])
+        if entry.get("ip"):
+            ip = entry["ip"]
+            fields.append("[%s]" % ip if ":" in ip else ip)
+        fields.append(name)
+        lines.append(",".join(_safe_token(f) for f in fields))
+    return "\n".join(lines) + "\n"
+
+
+def table_json(table, channels=None):
+    """The resolution table status tools read (stable bytes for equal input)."""
+    return json.dumps({"format": TABLE_FORMAT, "channels": channels or {}, "nodes": table},
+                      indent=1, sort_keys=True) + "\n"
+
+
+def load_table(path):
+    """Read a resolution table; return its node mapping ({} when missing or unreadable)."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    return nodes if isinstance(nodes, dict) else {}
+
+
+def render_tree(table, servers, images, channels=None, **script_options):
+    """Every file of the node directory: {name: bytes or ('link', target)}.
+
+    ``<node>.ipxe`` per node, ``<mac hexhyp>.ipxe`` links to it,
+    ``dhcp-hosts`` and ``resolution.json``.
+    """
+    files = {}
+    for name in sorted(table):
+        entry = table[name]
+        files[name + ".ipxe"] = render_script(entry, servers, images, **script_options).encode()
+        for mac in entry["macs"]:
+            files[mac.replace(":", "-") + ".ipxe"] = ("link", name + ".ipxe")
+    files["dhcp-hosts"] = dhcp_hosts(table).encode()
+    files["resolution.json"] = table_json(table, channels).encode()
+    return files
+
+
+def boot_changes(before, after):
+    """Nodes whose boot target changed: {name: (before, after)} as 'image (fallback X)' strings."""
+    def target(entry):
+        if not entry:
+            return "(none)"
+        text = str(entry.get("image"))
+        if entry.get("fallback"):
+            text += " (fallback %s)" % entry["fallback"]
+        return text
+
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = target(before.get(name)), target(after.get(name))
+        if old != new:
+            changes[name] = (old, new)
+    return changes

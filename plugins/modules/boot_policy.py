@@ -1,0 +1,344 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: OrionOS maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: boot_policy
+short_description: Decide which image every diskless node boots and write all boot files in one step
+version_added: 0.3.0
+description:
+  - Validates the nodes, the boot policy and the image store together, collecting every
+    problem (each naming the node or rule and the field) and failing once with all of them
+    before anything is written.
+  - Resolves every node - the image it boots, the previous good image it falls back to,
+    its kernel command line, its config profile and the rule that decided - and writes
+    one iPXE script per node (C(<name>.ipxe), plus a C(<mac>.ipxe) link for each MAC in
+    iPXE C(hexhyp) notation), the dnsmasq DHCP reservations (C(dhcp-hosts)) and the
+    resolution table for status tools (C(resolution.json)).
+  - All files are written into a new directory beside O(dest) and swapped in with one
+    atomic rename, so a server never serves a half-written set; a run killed at any point
+    leaves the previous complete set in place. O(dest) becomes a symbolic link to the
+    current set.
+  - Reports a change only when some file's content differs.
+  - Rules are tried in order; the first one whose selectors all match, and whose
+    O(policy.rules[].percent) slice holds the node, decides. Nodes no rule takes get
+    O(policy.default). The slice is chosen by a stable hash of the node name and the
+    rule's seed, so raising a percent only adds nodes and never moves one back.
+  - Fallbacks - the image a node's script tries when its image cannot be fetched - are
+    what the node booted before when its image changes (read from the previous
+    C(resolution.json)), else the fallback it already had, else the newest published image
+    of its arch that is older than its image.
+  - Values that reach a script or a kernel command line (names, versions, kernel
+    arguments, profiles, server addresses) are limited to letters, digits and
+    C(_ . , : = / + @ % -); anything else is refused, never escaped.
+author:
+  - OrionOS maintainers (@orionos)
+options:
+  dest:
+    description:
+      - The node directory nginx serves and dnsmasq reads, for example C(/srv/orion/boot/nodes).
+      - Becomes a symbolic link to a generation directory C(.<name>-<digest>) beside it. A real
+        directory there is replaced on the first run.
+    type: path
+    required: true
+  nodes:
+    description:
+      - The nodes. Each is a mapping with C(name) (a host name), C(mac) (one or a list, any
+        common notation), optional C(ip) (IPv4 or IPv6), C(groups), C(labels) (a mapping or
+        a list of C(key=value)), C(arch) (default C(x86_64)), C(firmware) (C(bios) or C(uefi))
+        and C(kernel_args) (a string or list).
+      - C(image) and C(fallback_image) keys (from O(nodes) written for the boot_server role) are
+        accepted and ignored; the policy decides.
+    type: list
+    elements: dict
+    required: true
+  policy:
+    description: The boot policy.
+    type: dict
+    required: true
+    suboptions:
+      channels:
+        description: Channel name -> version, or channel name -> mapping of arch -> version.
+        type: dict
+        default: {}
+      rules:
+        description:
+          - Ordered rules. Each has optional C(name) (names the rule in messages and
+            is the default C(seed)), C(match) (selectors C(mac), C(name) glob, C(group),
+            C(label), C(subnet) CIDR, C(arch), C(firmware); a list means any of its values,
+            all selectors given must match; no C(match) matches every node), C(percent)
+            (0-100), C(seed), exactly one of C(channel) or C(image) (a pinned version),
+            C(kernel_args) and C(profile).
+          - A rule that follows a rule matching every node, or one with the same selectors
+            and no percent, can never match and is an error.
+        type: list
+        elements: dict
+        default: []
+      default:
+        description: What nodes no rule takes get - exactly one of C(channel) or C(image), optional C(kernel_args) and C(profile).
+        type: dict
+        required: true
+  store:
+    description:
+      - Root of the image store (versions in C(<store>/images)). Channels and pinned images
+        must name versions found there, of the right arch, and fallbacks are chosen among them.
+      - Omit to take versions on trust (no store check and no automatic fallback).
+    type: path
+  subnets:
+    description:
+      - Node subnets, as CIDR strings or mappings with C(subnet) and any settings. A node IP
+        outside all of them is an error, as are two overlapping subnets with different settings.
+    type: list
+    elements: raw
+    default: []
+  servers:
+    description: Boot server addresses in the order a node's script tries them (the floating address first).
+    type: list
+    elements: str
+    required: true
+  http_port:
+    description: HTTP port of the boot servers.
+    type: int
+    default: 80
+  url_path:
+    description: URL path under which the servers serve the image versions.
+    type: str
+    default: /boot/images
+  kernel_args:
+    description: Kernel arguments every node gets before those of its rule and its own.
+    type: raw
+    default: []
+  failure_action:
+    description: What a node's script does when no image could be fetched from any server.
+    type: str
+    choices: [reboot, exit, shell]
+    default: reboot
+  failure_delay:
+    description: Seconds a failing node waits before rebooting.
+    type: int
+    default: 30
+  history:
+    description: Resolution table of the previous run, for fallbacks. Defaults to the one in O(dest).
+    type: path
+  explain:
+    description:
+      - Nodes whose full resolution to return in RV(explain). The whole table is always written to
+        C(resolution.json); returning it for thousands of nodes would only slow the run down.
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Validates and resolves everything and reports what would change, writing nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff lists the nodes whose boot target (image and fallback) changes.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: full
+notes:
+  - Needs the Python library C(netaddr) where the module runs.
+  - dnsmasq reads C(dhcp-hosts) when it starts and on SIGHUP; send it one when this module reports a change.
+seealso:
+  - name: The boot_server role
+    description: Calls this module with the inventory's nodes and policy.
+    link: https://github.com/orionos/diskless/tree/main/roles/boot_server
+  - module: orionos.diskless.image
+"""
+
+EXAMPLES = r"""
+- name: Render the boot files of every node
+  orionos.diskless.boot_policy:
+    dest: /srv/orion/boot/nodes
+    store: /srv/orion
+    servers: [10.0.0.10, 10.0.0.2, 10.0.0.3]
+    subnets: [10.0.0.0/24, 10.0.1.0/24]
+    kernel_args: [console=ttyS0,115200n8]
+    nodes:
+      - {name: node001, mac: "52:54:00:aa:00:01", ip: 10.0.0.101, groups: [compute]}
+      - {name: node002, mac: 52-54-00-AA-00-02, ip: 10.0.1.102, labels: {rack: r2}}
+    policy:
+      channels: {stable: 2026.11.0, canary: 2026.11.1}
+      rules:
+        - name: pinned-debug
+          match: {name: node00[2]}
+          image: 2026.10.3
+          kernel_args: [debug]
+        - name: canary
+          match: {group: compute}
+          percent: 10
+          channel: canary
+        - name: rack-two
+          match: {label: {rack: r2}, subnet: 10.0.1.0/24}
+          channel: stable
+          profile: storage
+      default: {channel: stable}
+    explain: [node001, node002]
+  register: policy
+  notify: Reload dnsmasq
+
+- name: Show which rule decided for each node
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value.image }} by {{ item.value.rule }} ({{ item.value.reason }})"
+  loop: "{{ policy.explain | dict2items }}"
+"""
+
+RETURN = r"""
+nodes:
+  description: Number of nodes resolved.
+  returned: always
+  type: int
+  sample: 10000
+explain:
+  description: Resolution of each node named in O(explain) (as in C(resolution.json)'s C(nodes)).
+  returned: always
+  type: dict
+  sample:
+    node001:
+      image: 2026.11.1
+      fallback: 2026.11.0
+      fallback_reason: previous image
+      channel: canary
+      rule: rule canary
+      reason: bucket 4 < percent 10
+      profile: default
+      kernel_args: [console=ttyS0,115200n8]
+      macs: ["52:54:00:aa:00:01"]
+      ip: 10.0.0.101
+changed_nodes:
+  description: Nodes whose boot target (image or fallback) changes, with before and after.
+  returned: always
+  type: dict
+  sample: {node001: ["2026.11.0", "2026.11.1 (fallback 2026.11.0)"]}
+images:
+  description: How many nodes boot each version.
+  returned: always
+  type: dict
+  sample: {"2026.11.0": 9000, "2026.11.1": 1000}
+files:
+  description: File names added, removed and changed in O(dest).
+  returned: always
+  type: dict
+  sample: {added: [node003.ipxe], removed: [], changed: [dhcp-hosts, resolution.json]}
+problems:
+  description: Every problem found, when validation fails.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["node node002: mac 52:54:00:aa:00:01 (given as '52-54-00-AA-00-01') is already used by node node001"]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy as engine
+from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
+from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+from ansible_collections.orionos.diskless.plugins.module_utils import tree_swap
+
+
+def _channels_out(raw):
+    return raw.get("channels") or {} if isinstance(raw, dict) else {}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            nodes=dict(type="list", elements="dict", required=True),
+            policy=dict(type="dict", required=True),
+            store=dict(type="path"),
+            subnets=dict(type="list", elements="raw", default=[]),
+            servers=dict(type="list", elements="str", required=True),
+            http_port=dict(type="int", default=80),
+            url_path=dict(type="str", default="/boot/images"),
+            kernel_args=dict(type="raw", default=[]),
+            failure_action=dict(type="str", choices=["reboot", "exit", "shell"], default="reboot"),
+            failure_delay=dict(type="int", default=30),
+            history=dict(type="path"),
+            explain=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    if not netboot.HAS_NETADDR:
+        module.fail_json(msg=missing_required_lib("netaddr"), exception=str(netboot.NETADDR_IMPORT_ERROR))
+    p = module.params
+    dest = p["dest"].rstrip("/")
+    problems = []
+    if not p["servers"]:
+        problems.append("servers: at least one boot server address is needed")
+    if not 1 <= p["http_port"] <= 65535:
+        problems.append("http_port: %d is not a TCP port" % p["http_port"])
+    if not os.path.isdir(os.path.dirname(dest)):
+        problems.append("dest: the parent directory %s does not exist" % os.path.dirname(dest))
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        problems.append("dest: %s exists and is not a directory" % dest)
+    images = None
+    if p["store"]:
+        if not os.path.isdir(os.path.join(p["store"], "images")):
+            problems.append("store: %s has no images directory" % p["store"])
+        else:
+            try:
+                images, store_problems = engine.load_images(p["store"])
+            except store.ImageStoreError as exc:
+                store_problems = [str(exc)]
+                images = {}
+            for item in store_problems:
+                module.warn("image store: %s (this version is left out)" % item)
+    previous = engine.load_table(p["history"] or os.path.join(dest, "resolution.json"))
+    try:
+        if problems:
+            raise engine.PolicyError(problems)
+        table = engine.resolve(p["nodes"], p["policy"], images=images, subnets=p["subnets"],
+                               previous=previous, kernel_args=p["kernel_args"])
+        files = engine.render_tree(table, p["servers"], images or {},
+                                   channels=_channels_out(p["policy"]),
+                                   http_port=p["http_port"], url_path=p["url_path"],
+                                   failure=p["failure_action"], failure_delay=p["failure_delay"])
+    except engine.PolicyError as exc:
+        module.fail_json(msg=str(exc), problems=exc.problems)
+
+    current = tree_swap.current_target(dest)
+    before_files = tree_swap.read_tree(current) if current else {}
+    file_diff = tree_swap.diff_names(before_files, files)
+    changed = before_files != files or not os.path.islink(dest)
+    changes = engine.boot_changes(previous, table)
+    counts = {}
+    for entry in table.values():
+        counts[entry["image"]] = counts.get(entry["image"], 0) + 1
+    unknown = sorted(set(p["explain"]) - set(table))
+    if unknown:
+        module.fail_json(msg="explain: no node named %s" % ", ".join(unknown))
+    result = dict(changed=changed, nodes=len(table), images=counts, files=file_diff,
+                  explain={name: table[name] for name in p["explain"]},
+                  changed_nodes={name: list(pair) for name, pair in changes.items()})
+    if module._diff:
+        result["diff"] = dict(
+            before_header="%s (boot targets)" % dest, after_header="%s (boot targets)" % dest,
+            before="".join("%s: %s\n" % (n, b) for n, (b, a) in changes.items()),
+            after="".join("%s: %s\n" % (n, a) for n, (b, a) in changes.items()))
+    if module.check_mode:
+        module.exit_json(**result)
+    if not changed:
+        # Leftovers of a killed run are not served; removing them changes nothing visible.
+        try:
+            tree_swap.cleanup(dest)
+        except OSError as exc:
+            module.warn("could not remove leftovers beside %s: %s" % (dest, exc))
+        module.exit_json(**result)
+    try:
+        tree_swap.swap_tree(dest, files)
+    except OSError as exc:
+        module.fail_json(msg="writing the node files into %s failed: %s" % (dest, exc), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
