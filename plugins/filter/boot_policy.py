@@ -31,6 +31,26 @@ def boot_image(node, policy, images=None, subnets=None, kernel_args=None, previo
     return table[node["name"]]
 
 
+def boot_policy_errors(nodes, policy, images=None, subnets=None, kernel_args=None, previous=None):
+    """Return every problem of nodes, a policy and the images they name (empty: usable)."""
+    if not isinstance(policy, dict):
+        return ["policy: %r is not a mapping with channels, rules and default" % (policy,)]
+    try:
+        return engine.problems_of(nodes, policy, images=images, subnets=subnets, previous=previous,
+                                  kernel_args=kernel_args)
+    except netboot.NetbootError as exc:
+        raise AnsibleFilterError("boot_policy_errors: %s" % exc) from exc
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("boot_policy_errors: images %r cannot be read: %s" % (images, exc)) from exc
+
+
+def pinned_policy(nodes, default_image, default_fallback=None):
+    """Build a policy from the nodes' own image and fallback_image fields."""
+    if not isinstance(nodes, (list, tuple)):
+        raise AnsibleFilterError("pinned_policy: nodes %r is not a list" % (nodes,))
+    return engine.pinned_policy(nodes, default_image, default_fallback)
+
+
 def stable_bucket(name, seed=""):
     """Return the 0-99 canary bucket of a name for a seed."""
     if not isinstance(name, str) or not name:
@@ -47,4 +67,6 @@ class FilterModule:
         return {
             "boot_image": boot_image,
             "stable_bucket": stable_bucket,
+            "boot_policy_errors": boot_policy_errors,
+            "pinned_policy": pinned_policy,
         }

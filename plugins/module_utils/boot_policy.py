@@ -54,8 +54,8 @@ TABLE_FORMAT = 1
 ARCHES = ("x86_64", "aarch64", "armv7l", "i686", "riscv64", "ppc64le", "s390x")
 FIRMWARES = netboot.FIRMWARES
 SELECTORS = ("mac", "name", "group", "label", "subnet", "arch", "firmware")
-RULE_KEYS = ("name", "match", "percent", "seed", "channel", "image", "kernel_args", "profile")
-DEFAULT_KEYS = ("channel", "image", "kernel_args", "profile")
+RULE_KEYS = ("name", "match", "percent", "seed", "channel", "image", "fallback", "kernel_args", "profile")
+DEFAULT_KEYS = ("channel", "image", "fallback", "kernel_args", "profile")
 NODE_KEYS = ("name", "mac", "ip", "groups", "labels", "arch", "firmware", "kernel_args",
              # accepted for compatibility with boot_server_nodes, not used here
              "image", "fallback_image")
@@ -236,8 +236,10 @@ def coerce_images(value):
         items = _as_list(value)
     result = {}
     for item in items:
+        if isinstance(item, dict) and item.get("problem"):
+            continue  # listed by the image module, but its manifest is unusable
         image = item if isinstance(item, Image) else Image(**{
-            k: v for k, v in item.items() if k in Image.__slots__})
+            k: v for k, v in item.items() if k in Image.__slots__ and v is not None})
         result[image.version] = image
     return result
 
@@ -277,7 +279,7 @@ def _parse_labels(where, value, problems):
             if not isinstance(item, str) or "=" not in item:
                 problems.append("%s: labels entry %r is not key=value" % (where, item))
                 continue
-            key, _, val = item.partition("=")
+            key, _sep, val = item.partition("=")
             pairs.append((key, val))
     else:
         problems.append("%s: labels %r is not a mapping or a list of key=value" % (where, value))
@@ -423,7 +425,7 @@ def parse_subnets(raw_subnets, problems):
                                                  json.dumps(settings, sort_keys=True, default=str),
                                                  json.dumps(other_settings, sort_keys=True, default=str)))
         subnets.append((index, net, settings))
-    return [net for _, net, _ in subnets]
+    return [net for _index, net, _settings in subnets]
 
 
 # ----------------------------------------------------------------- policy
@@ -431,10 +433,11 @@ def parse_subnets(raw_subnets, problems):
 class Rule:
     """A checked policy rule (the default is a rule without selectors)."""
 
-    __slots__ = ("index", "label", "match", "percent", "seed", "channel", "image",
+    __slots__ = ("index", "label", "match", "percent", "seed", "channel", "image", "fallback",
                  "kernel_args", "profile", "subnets")
 
-    def __init__(self, index, label, match, percent, seed, channel, image, kernel_args, profile):
+    def __init__(self, index, label, match, percent, seed, channel, image, kernel_args, profile,
+                 fallback=None):
         self.index = index
         self.label = label
         self.match = match
@@ -442,6 +445,7 @@ class Rule:
         self.seed = seed
         self.channel = channel
         self.image = image
+        self.fallback = fallback
         self.kernel_args = kernel_args
         self.profile = profile
         self.subnets = [netaddr.IPNetwork(str(s)) for s in match.get("subnet", [])]
@@ -561,12 +565,18 @@ def _parse_action(where, raw, channels, images, problems, allowed):
             problems.append("%s: image %r is not a valid version name" % (where, image))
         elif images is not None and image not in images:
             problems.append("%s: pinned image %r is not in the image store" % (where, image))
+    fallback = raw.get("fallback")
+    if fallback is not None:
+        if not store.valid_version(fallback):
+            problems.append("%s: fallback %r is not a valid version name" % (where, fallback))
+        elif images is not None and fallback not in images:
+            problems.append("%s: fallback image %r is not in the image store" % (where, fallback))
     kargs = raw.get("kernel_args")
     problems.extend(netboot.kernel_arg_errors("%s: kernel_args" % where, kargs))
     profile = raw.get("profile")
     if profile is not None and (not isinstance(profile, str) or not _IDENT_RE.match(profile)):
         problems.append("%s: profile %r is not allowed (letters, digits, _ . -)" % (where, profile))
-    return channel, image, netboot.kernel_args_list(kargs), profile
+    return channel, image, fallback, netboot.kernel_args_list(kargs), profile
 
 
 def parse_channels(raw, images, problems):
@@ -604,6 +614,8 @@ def parse_channels(raw, images, problems):
                                     % (field, version, image.arch, arch))
                     continue
             entry[arch] = version
+        # A channel with a bad version is still a known channel: rules naming
+        # it are not reported a second time.
         channels[name] = entry
     return channels
 
@@ -647,9 +659,10 @@ def parse_policy(raw, images, problems):
         if not isinstance(seed, (str, int)) or isinstance(seed, bool):
             problems.append("%s: seed %r is not a string" % (where, seed))
             seed = ""
-        channel, image, kargs, profile = _parse_action(where, item, channels, images, problems,
-                                                       RULE_KEYS)
-        rule = Rule(index, where, match, percent, str(seed), channel, image, kargs, profile)
+        channel, image, fallback, kargs, profile = _parse_action(where, item, channels, images,
+                                                                 problems, RULE_KEYS)
+        rule = Rule(index, where, match, percent, str(seed), channel, image, kargs, profile,
+                    fallback)
         if len(problems) == count:
             for earlier in rules:
                 if earlier.is_catch_all():
@@ -672,11 +685,11 @@ def parse_policy(raw, images, problems):
                         % (raw_default,))
     else:
         count = len(problems)
-        channel, image, kargs, profile = _parse_action("policy.default", raw_default, channels,
-                                                       images, problems, DEFAULT_KEYS)
+        channel, image, fallback, kargs, profile = _parse_action(
+            "policy.default", raw_default, channels, images, problems, DEFAULT_KEYS)
         if len(problems) == count:
             default = Rule(len(raw_rules or []), "default", {}, None, "default", channel, image,
-                           kargs, profile)
+                           kargs, profile, fallback)
     return channels, rules, default
 
 
@@ -690,9 +703,10 @@ def _older_fallback(images, target):
     return max(candidates, key=Image.sort_key).version if candidates else None
 
 
-def _fallback(node, version, images, previous):
+def _fallback(node, version, images, previous, pinned=None):
     """The previous good image of a node that boots ``version``.
 
+    0. The fallback its rule pins, if any (checked by the caller).
     1. What the node booted before, when this resolution changes its image;
        the fallback it had, when the image stays (from the previous table).
     2. Otherwise the newest published image of the same arch that is older.
@@ -703,6 +717,8 @@ def _fallback(node, version, images, previous):
         img = images.get(candidate) if candidate else None
         return img is not None and img.arch == node.arch and candidate != version
 
+    if pinned is not None and pinned != version:
+        return pinned, "pinned by the rule"
     before = previous.get(node.name) if previous else None
     if isinstance(before, dict):
         if before.get("image") != version and usable(before.get("image")):
@@ -744,7 +760,12 @@ def resolve_node(node, rules, default, channels, images, previous=None, kernel_a
     if image is not None and image.arch != node.arch:
         raise PolicyError(["node %s: %s gives it image %s for %s, but the node is %s"
                            % (node.name, decided.label, version, image.arch, node.arch)])
-    fallback, fallback_reason = _fallback(node, version, images, previous)
+    if decided.fallback is not None and decided.fallback in images \
+            and images[decided.fallback].arch != node.arch:
+        raise PolicyError(["node %s: %s gives it fallback %s for %s, but the node is %s"
+                           % (node.name, decided.label, decided.fallback,
+                              images[decided.fallback].arch, node.arch)])
+    fallback, fallback_reason = _fallback(node, version, images, previous, decided.fallback)
     args = list(kernel_args) + list(decided.kernel_args) + list(node.kernel_args)
     return {
         "name": node.name,
@@ -805,6 +826,41 @@ def resolve(raw_nodes, raw_policy, images=None, subnets=None, previous=None, ker
     return table
 
 
+def problems_of(raw_nodes, raw_policy, images=None, subnets=None, previous=None, kernel_args=None):
+    """Every problem of an input, or an empty list when it resolves."""
+    try:
+        resolve(raw_nodes, raw_policy, images=images, subnets=subnets, previous=previous,
+                kernel_args=kernel_args)
+    except PolicyError as exc:
+        return exc.problems
+    return []
+
+
+def pinned_policy(nodes, default_image, default_fallback=None):
+    """A policy from per-node ``image``/``fallback_image`` fields.
+
+    For inventories without a policy: each node that names an image or a
+    fallback gets a rule pinning them, every other node boots
+    ``default_image``.
+    """
+    rules = []
+    for node in sorted(_as_list(nodes), key=lambda n: str(n.get("name")) if isinstance(n, dict) else ""):
+        if not isinstance(node, dict):
+            continue
+        image, fallback = node.get("image"), node.get("fallback_image")
+        if image in (None, "") and fallback in (None, ""):
+            continue
+        rule = {"name": "node-%s" % node.get("name"), "match": {"name": node.get("name")},
+                "image": image if image not in (None, "") else default_image}
+        if fallback not in (None, ""):
+            rule["fallback"] = fallback
+        rules.append(rule)
+    default = {"image": default_image}
+    if default_fallback:
+        default["fallback"] = default_fallback
+    return {"channels": {}, "rules": rules, "default": default}
+
+
 def referenced_versions(raw_policy, table=None):
     """Versions a policy (channels and pins) and a node table refer to.
 
@@ -825,9 +881,11 @@ def referenced_versions(raw_policy, table=None):
         for index, rule in enumerate(raw_policy.get("rules") or []):
             if isinstance(rule, dict):
                 add(rule.get("image"), "rule %s pin" % (rule.get("name") or "rules[%d]" % index))
+                add(rule.get("fallback"), "rule %s fallback" % (rule.get("name") or "rules[%d]" % index))
         default = raw_policy.get("default")
         if isinstance(default, dict):
             add(default.get("image"), "policy.default pin")
+            add(default.get("fallback"), "policy.default fallback")
     for name, entry in sorted((table or {}).items()):
         if isinstance(entry, dict):
             add(entry.get("image"), "node %s image" % name)
@@ -843,11 +901,14 @@ def _url(server, port, path):
 
 
 def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
-                  failure="reboot", failure_delay=30):
+                  failure="reboot", failure_delay=30, kernel_name="vmlinuz",
+                  initramfs_name="initramfs.img"):
     """Render the iPXE script of one resolved node.
 
     Each image (the target, then the fallback) is tried from every server in
-    turn. Every token is checked against the safe set while rendering.
+    turn. Every token is checked against the safe set while rendering. File
+    names come from the image's manifest, or ``kernel_name`` and
+    ``initramfs_name`` for versions not known to the store.
     """
     for server in servers:
         if not isinstance(server, str) or not _SERVER_RE.match(server):
@@ -866,8 +927,8 @@ def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
     step = 0
     for version in order:
         image = images.get(version) if images else None
-        kernel = _safe_token(image.kernel if image else "vmlinuz")
-        initrd = _safe_token(image.initramfs if image else "initramfs.img")
+        kernel = _safe_token(image.kernel if image else kernel_name)
+        initrd = _safe_token(image.initramfs if image else initramfs_name)
         args = ["initrd=" + initrd, "orion.node=" + name, "orion.image=" + _safe_token(version),
                 "orion.servers=" + ",".join(_safe_token(s) for s in servers),
                 "orion.profile=" + _safe_token(entry["profile"])]

@@ -205,7 +205,9 @@ def check_boot_network(nodes, network):
     ``ip`` and optional ``image``, ``fallback_image``, ``kernel_args``,
     ``firmware``. ``network`` is a dict with ``subnet`` (CIDR), ``dhcp_mode``,
     ``unknown_nodes``, ``dynamic_range`` (``start``/``end`` or empty),
-    ``servers`` (list of ``name``/``address``) and ``kernel_args``.
+    ``servers`` (list of ``name``/``address``), ``kernel_args`` and
+    ``require_image`` (default true: every node names its image; false when a
+    boot policy decides).
 
     Every problem names the node or server and the field. An empty list means
     the input is usable.
@@ -362,7 +364,7 @@ def check_boot_network(nodes, network):
 
         for field in ("image", "fallback_image"):
             value = node.get(field)
-            if field == "image" and value in (None, ""):
+            if field == "image" and value in (None, "") and network.get("require_image", True):
                 errors.append("%s: image is missing" % label)
             elif value not in (None, "") and (
                 not isinstance(value, str) or not _VERSION_RE.match(value)
@@ -383,14 +385,15 @@ def inventory_nodes(names, hostvars, prefix="orion_node_"):
 
     Each host in ``names`` contributes ``<prefix>mac``, ``<prefix>ip``,
     ``<prefix>image``, ``<prefix>fallback_image``, ``<prefix>kernel_args``,
-    ``<prefix>firmware``, ``<prefix>arch`` and its ``group_names``. Values
+    ``<prefix>firmware``, ``<prefix>arch``, ``<prefix>labels`` and its
+    ``group_names``. Values
     are passed through unchanged: check_boot_network() judges them.
     """
     nodes = []
     for name in sorted(names):
         hv = hostvars[name]
         node = {"name": name, "groups": sorted(hv.get("group_names", []))}
-        for key in ("mac", "ip", "image", "fallback_image", "kernel_args", "firmware", "arch"):
+        for key in ("mac", "ip", "image", "fallback_image", "kernel_args", "firmware", "arch", "labels"):
             value = hv.get(prefix + key)
             if value is not None:
                 node[key] = value

@@ -24,16 +24,16 @@ description:
     current set.
   - Reports a change only when some file's content differs.
   - Rules are tried in order; the first one whose selectors all match, and whose
-    O(policy.rules[].percent) slice holds the node, decides. Nodes no rule takes get
+    C(percent) slice holds the node, decides. Nodes no rule takes get
     O(policy.default). The slice is chosen by a stable hash of the node name and the
     rule's seed, so raising a percent only adds nodes and never moves one back.
   - Fallbacks - the image a node's script tries when its image cannot be fetched - are
     what the node booted before when its image changes (read from the previous
     C(resolution.json)), else the fallback it already had, else the newest published image
     of its arch that is older than its image.
-  - Values that reach a script or a kernel command line (names, versions, kernel
+  - "Values that reach a script or a kernel command line (names, versions, kernel
     arguments, profiles, server addresses) are limited to letters, digits and
-    C(_ . , : = / + @ % -); anything else is refused, never escaped.
+    C(_ . , : = / + @ % -); anything else is refused, never escaped."
 author:
   - OrionOS maintainers (@orionos)
 options:
@@ -71,22 +71,30 @@ options:
             C(label), C(subnet) CIDR, C(arch), C(firmware); a list means any of its values,
             all selectors given must match; no C(match) matches every node), C(percent)
             (0-100), C(seed), exactly one of C(channel) or C(image) (a pinned version),
-            C(kernel_args) and C(profile).
+            optional C(fallback) (a pinned fallback version), C(kernel_args) and C(profile).
           - A rule that follows a rule matching every node, or one with the same selectors
             and no percent, can never match and is an error.
         type: list
         elements: dict
         default: []
       default:
-        description: What nodes no rule takes get - exactly one of C(channel) or C(image), optional C(kernel_args) and C(profile).
+        description: What nodes no rule takes get - exactly one of C(channel) or C(image), optional C(fallback), C(kernel_args) and C(profile).
         type: dict
         required: true
   store:
     description:
       - Root of the image store (versions in C(<store>/images)). Channels and pinned images
         must name versions found there, of the right arch, and fallbacks are chosen among them.
-      - Omit to take versions on trust (no store check and no automatic fallback).
+      - Omit to take versions on trust (no store check and no automatic fallback). A store without
+        an C(images) directory has no versions.
     type: path
+  images:
+    description:
+      - The published images instead of O(store), as the M(orionos.diskless.image) module lists them (mappings
+        with C(version), C(arch), C(created), C(state), C(kernel), C(initramfs)). Servers that must decide alike
+        pass the list of the same store, for example the image source's.
+    type: list
+    elements: dict
   subnets:
     description:
       - Node subnets, as CIDR strings or mappings with C(subnet) and any settings. A node IP
@@ -111,6 +119,14 @@ options:
     description: Kernel arguments every node gets before those of its rule and its own.
     type: raw
     default: []
+  kernel_name:
+    description: Kernel file name for versions whose manifest names none (or when O(store) is omitted).
+    type: str
+    default: vmlinuz
+  initramfs_name:
+    description: Initramfs file name for versions whose manifest names none (or when O(store) is omitted).
+    type: str
+    default: initramfs.img
   failure_action:
     description: What a node's script does when no image could be fetched from any server.
     type: str
@@ -123,6 +139,12 @@ options:
   history:
     description: Resolution table of the previous run, for fallbacks. Defaults to the one in O(dest).
     type: path
+  previous:
+    description:
+      - The previous resolution's nodes (C(resolution.json)'s C(nodes)), given directly instead of
+        O(history). Servers that must render identical files pass the same table, for example the
+        one read from the image source server.
+    type: dict
   explain:
     description:
       - Nodes whose full resolution to return in RV(explain). The whole table is always written to
@@ -159,7 +181,7 @@ EXAMPLES = r"""
     store: /srv/orion
     servers: [10.0.0.10, 10.0.0.2, 10.0.0.3]
     subnets: [10.0.0.0/24, 10.0.1.0/24]
-    kernel_args: [console=ttyS0,115200n8]
+    kernel_args: ["console=ttyS0,115200n8"]
     nodes:
       - {name: node001, mac: "52:54:00:aa:00:01", ip: 10.0.0.101, groups: [compute]}
       - {name: node002, mac: 52-54-00-AA-00-02, ip: 10.0.1.102, labels: {rack: r2}}
@@ -167,7 +189,7 @@ EXAMPLES = r"""
       channels: {stable: 2026.11.0, canary: 2026.11.1}
       rules:
         - name: pinned-debug
-          match: {name: node00[2]}
+          match: {name: "node00[2]"}
           image: 2026.10.3
           kernel_args: [debug]
         - name: canary
@@ -255,17 +277,22 @@ def main():
             nodes=dict(type="list", elements="dict", required=True),
             policy=dict(type="dict", required=True),
             store=dict(type="path"),
+            images=dict(type="list", elements="dict"),
             subnets=dict(type="list", elements="raw", default=[]),
             servers=dict(type="list", elements="str", required=True),
             http_port=dict(type="int", default=80),
             url_path=dict(type="str", default="/boot/images"),
             kernel_args=dict(type="raw", default=[]),
+            kernel_name=dict(type="str", default="vmlinuz"),
+            initramfs_name=dict(type="str", default="initramfs.img"),
             failure_action=dict(type="str", choices=["reboot", "exit", "shell"], default="reboot"),
             failure_delay=dict(type="int", default=30),
             history=dict(type="path"),
+            previous=dict(type="dict"),
             explain=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
+        mutually_exclusive=[("history", "previous"), ("store", "images")],
     )
     if not netboot.HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=str(netboot.NETADDR_IMPORT_ERROR))
@@ -276,15 +303,19 @@ def main():
         problems.append("servers: at least one boot server address is needed")
     if not 1 <= p["http_port"] <= 65535:
         problems.append("http_port: %d is not a TCP port" % p["http_port"])
-    if not os.path.isdir(os.path.dirname(dest)):
+    if not os.path.isdir(os.path.dirname(dest)) and not module.check_mode:
         problems.append("dest: the parent directory %s does not exist" % os.path.dirname(dest))
     if os.path.lexists(dest) and not os.path.isdir(dest):
         problems.append("dest: %s exists and is not a directory" % dest)
     images = None
+    if p["images"] is not None:
+        try:
+            images = engine.coerce_images(p["images"])
+        except (TypeError, ValueError) as exc:
+            problems.append("images: %s" % exc)
     if p["store"]:
-        if not os.path.isdir(os.path.join(p["store"], "images")):
-            problems.append("store: %s has no images directory" % p["store"])
-        else:
+        images = {}
+        if os.path.isdir(os.path.join(p["store"], "images")):
             try:
                 images, store_problems = engine.load_images(p["store"])
             except store.ImageStoreError as exc:
@@ -292,7 +323,10 @@ def main():
                 images = {}
             for item in store_problems:
                 module.warn("image store: %s (this version is left out)" % item)
-    previous = engine.load_table(p["history"] or os.path.join(dest, "resolution.json"))
+    if p["previous"] is not None:
+        previous = p["previous"]
+    else:
+        previous = engine.load_table(p["history"] or os.path.join(dest, "resolution.json"))
     try:
         if problems:
             raise engine.PolicyError(problems)
@@ -301,7 +335,8 @@ def main():
         files = engine.render_tree(table, p["servers"], images or {},
                                    channels=_channels_out(p["policy"]),
                                    http_port=p["http_port"], url_path=p["url_path"],
-                                   failure=p["failure_action"], failure_delay=p["failure_delay"])
+                                   failure=p["failure_action"], failure_delay=p["failure_delay"],
+                                   kernel_name=p["kernel_name"], initramfs_name=p["initramfs_name"])
     except engine.PolicyError as exc:
         module.fail_json(msg=str(exc), problems=exc.problems)
 

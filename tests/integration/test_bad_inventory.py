@@ -23,6 +23,8 @@ GOOD_SERVER_VARS = {
     "boot_server_unknown_nodes": "discovery",
     "boot_server_dynamic_range": {"start": "127.0.0.200", "end": "127.0.0.219"},
     "boot_server_default_image": "2026.11.0",
+    # Nothing is published on this machine; the image check has its own case below.
+    "boot_server_image_check": False,
     # This machine's kernel has no nfsd; the kernel implementation has its own case below.
     "nfs_server_implementation": "ganesha",
 }
@@ -159,3 +161,27 @@ def test_kernel_nfs_server_without_nfsd_is_refused(tmp_path):
 def test_log_server_bad_size_is_refused(tmp_path):
     res = run(tmp_path, server_vars={"log_server_max_file_size": "lots"})
     assert_refused(res, "log_server_max_file_size lots is not a size")
+
+
+POLICY = {"channels": {"stable": "2026.11.0", "canary": "2026.11.1"},
+          "rules": [{"name": "canary", "match": {"group": "orion_nodes"}, "percent": 10, "channel": "canary"}],
+          "default": {"channel": "stable"}}
+
+
+def test_good_policy_passes_the_checks(tmp_path):
+    res = run(tmp_path, server_vars={"orion_policy": POLICY}, playbook="tests/integration/validate_only.yml",
+              check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+
+
+def test_policy_with_unknown_channel_and_bad_percent_is_refused(tmp_path):
+    policy = dict(POLICY, rules=[{"name": "canary", "percent": 140, "channel": "beta"}])
+    res = run(tmp_path, server_vars={"orion_policy": policy})
+    assert_refused(res, "the boot policy has 2 problem(s)", "rule canary: percent 140 is not a number from 0 to 100",
+                   "rule canary: channel 'beta' is not defined (channels: canary, stable)")
+
+
+def test_policy_naming_an_unpublished_image_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"boot_server_image_check": True,
+                                     "boot_server_root": str(tmp_path / "store")})
+    assert_refused(res, "policy.default: pinned image '2026.11.0' is not in the image store")

@@ -72,7 +72,7 @@ def playbook_run(tmp_path, args, check=False, diff=False):
 def snapshot(path):
     """Every file under path (following the node link), with content."""
     found = {}
-    for dirpath, _, files in os.walk(path, followlinks=True):
+    for dirpath, _dirs, files in os.walk(path, followlinks=True):
         for name in files:
             full = os.path.join(dirpath, name)
             with open(full, "rb") as handle:
@@ -87,12 +87,12 @@ def test_check_apply_check_apply(tmp_path):
     args = {"dest": dest, "store": str(root), "servers": SERVERS, "subnets": ["10.1.0.0/16"],
             "nodes": nodes(200), "policy": policy(10), "kernel_args": ["console=ttyS0,115200n8"]}
 
-    out, _ = playbook_run(tmp_path, args, check=True)
+    out, _stdout = playbook_run(tmp_path, args, check=True)
     assert out["changed"] is True and out["nodes"] == 200
     assert len(out["files"]["added"]) == 200 * 2 + 2
     assert not os.path.lexists(dest), "check mode wrote files"
 
-    out, _ = playbook_run(tmp_path, args)
+    out, _stdout = playbook_run(tmp_path, args)
     assert out["changed"] is True and os.path.islink(dest)
     written = snapshot(str(root / "boot"))
     table = json.loads(written["nodes/resolution.json"])["nodes"]
@@ -101,9 +101,9 @@ def test_check_apply_check_apply(tmp_path):
     assert b"52:54:00:00:00:05,10.1.0.5,node00005" in written["nodes/dhcp-hosts"]
     assert written["nodes/52-54-00-00-00-05.ipxe"] == written["nodes/node00005.ipxe"]
 
-    out, _ = playbook_run(tmp_path, args, check=True)
+    out, _stdout = playbook_run(tmp_path, args, check=True)
     assert out["changed"] is False and out["changed_nodes"] == {}
-    out, _ = playbook_run(tmp_path, args)
+    out, _stdout = playbook_run(tmp_path, args)
     assert out["changed"] is False
     assert snapshot(str(root / "boot")) == written
 
@@ -116,7 +116,7 @@ def test_check_apply_check_apply(tmp_path):
         assert before.startswith("2026.11.1") and after.startswith("2026.11.2 (fallback 2026.11.1)"), name
         assert "%s: 2026.11.2 (fallback 2026.11.1)" % name in stdout
     assert snapshot(str(root / "boot")) == written
-    out, _ = playbook_run(tmp_path, args)
+    out, _stdout = playbook_run(tmp_path, args)
     assert out["changed"] is True
     assert snapshot(str(root / "boot")) != written
 
@@ -167,7 +167,7 @@ def test_killed_runs_leave_a_complete_set(tmp_path):
 
     first = run_module(args_file(10))
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    images, _ = engine.load_images(str(root))
+    images, _problems = engine.load_images(str(root))
     old_table = engine.resolve(many, policy(10), images=images)
     old = engine.render_tree(old_table, SERVERS, images, channels=policy(10)["channels"])
     assert tree_swap.read_tree(dest) == old

@@ -14,7 +14,7 @@ IMAGES = [{"version": "2026.11.0", "created": "2026-11-01"}, {"version": "2026.1
 
 
 def test_filters_are_registered():
-    assert set(F) == {"boot_image", "stable_bucket"}
+    assert set(F) == {"boot_image", "stable_bucket", "boot_policy_errors", "pinned_policy"}
 
 
 def test_boot_image_resolves_one_node():
@@ -45,3 +45,27 @@ def test_stable_bucket():
             F["stable_bucket"](bad)
     with pytest.raises(AnsibleFilterError, match="seed True"):
         F["stable_bucket"]("n1", True)
+
+
+def test_boot_policy_errors_lists_problems():
+    node = {"name": "n1", "mac": "52:54:00:00:00:01"}
+    assert F["boot_policy_errors"]([node], POLICY, images=IMAGES) == []
+    problems = F["boot_policy_errors"]([node, dict(node, name="n2")], {"default": {"image": "9.9"}}, images=IMAGES)
+    assert any("node n2: mac 52:54:00:00:00:01" in p for p in problems)
+    assert any("policy.default: pinned image '9.9' is not in the image store" in p for p in problems)
+    assert F["boot_policy_errors"]([node], "x") == ["policy: 'x' is not a mapping with channels, rules and default"]
+
+
+def test_pinned_policy_from_node_fields():
+    nodes = [{"name": "b", "image": "2026.11.1", "fallback_image": "2026.11.0"}, {"name": "a"},
+             {"name": "c", "fallback_image": "2026.11.0"}]
+    policy = F["pinned_policy"](nodes, "2026.11.0")
+    assert policy == {"channels": {}, "default": {"image": "2026.11.0"}, "rules": [
+        {"name": "node-b", "match": {"name": "b"}, "image": "2026.11.1", "fallback": "2026.11.0"},
+        {"name": "node-c", "match": {"name": "c"}, "image": "2026.11.0", "fallback": "2026.11.0"}]}
+    table = engine.resolve([{"name": "b", "mac": "52:54:00:00:00:02"}, {"name": "a", "mac": "52:54:00:00:00:01"}],
+                           policy, images=IMAGES)
+    assert (table["b"]["image"], table["b"]["fallback"]) == ("2026.11.1", "2026.11.0")
+    assert (table["a"]["image"], table["a"]["fallback"]) == ("2026.11.0", None)
+    with pytest.raises(AnsibleFilterError, match="'a' is not a list"):
+        F["pinned_policy"]("a", "x")

@@ -159,6 +159,15 @@ def test_fallback_follows_what_the_node_booted_before():
     assert back["n2"]["fallback"] == "2026.11.0" and back["n2"]["fallback_reason"] == "newest older image"
 
 
+def test_a_rule_can_pin_the_fallback():
+    table = resolve(pol=policy({"name": "p", "match": {"name": "n1"}, "image": "2026.11.1", "fallback": "2026.10.0"}),
+                    previous={"n1": {"image": "2026.11.0"}})
+    assert table["n1"]["fallback"] == "2026.10.0" and table["n1"]["fallback_reason"] == "pinned by the rule"
+    # The same image as the one booted is no fallback at all.
+    same = resolve(pol=policy({"name": "p", "match": {"name": "n1"}, "image": "2026.11.1", "fallback": "2026.11.1"}))
+    assert same["n1"]["fallback"] == "2026.11.0"
+
+
 def test_without_a_store_versions_are_taken_on_trust():
     table = engine.resolve([node("n1")], {"channels": {"s": "9.9"}, "default": {"channel": "s"}})
     assert table["n1"]["image"] == "9.9" and table["n1"]["fallback"] is None
@@ -244,13 +253,17 @@ BAD_CASES = [
      ["rule a", "name is used twice"]),
     ("bad-channel-name", None, dict(POLICY, channels={"stable": "2026.11.0", "can ary": "2026.11.1"}), {},
      ["policy.channels", "'can ary'"]),
+    ("fallback-missing", None, policy({"name": "f", "match": {"name": "n1"}, "channel": "canary", "fallback": "1999.1"}),
+     {}, ["rule f", "fallback image '1999.1' is not in the image store"]),
+    ("fallback-other-arch", None, policy({"name": "f", "match": {"name": "n1"}, "channel": "canary", "fallback": "arm.1"}),
+     {}, ["node n1", "rule f", "fallback arm.1 for aarch64"]),
     ("bad-pinned-version", None, policy({"name": "p", "image": "../etc"}), {}, ["rule p", "image '../etc'"]),
 ]
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=[c[0] for c in BAD_CASES])
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(case, tmp_path):
-    _, nodes, pol, kwargs, fragments = case
+    _case_id, nodes, pol, kwargs, fragments = case
     dest = str(tmp_path / "nodes")
     good = resolve()
     tree_swap.swap_tree(dest, engine.render_tree(good, SERVERS, images()))
@@ -418,7 +431,7 @@ def test_raising_percent_never_removes_a_node(names, low, high, seed):
 @pytest.mark.parametrize("percent", [1, 5, 10, 33, 50, 90])
 def test_canary_share_is_within_three_points_for_10000_random_names(percent):
     rnd = random.Random(percent)
-    names = {"".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12)) for _ in range(10000)}
+    names = {"".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _char in range(12)) for _name in range(10000)}
     share = sum(engine.stable_bucket(n, "canary-seed") < percent for n in names) * 100.0 / len(names)
     assert abs(share - percent) <= 3, share
 
@@ -452,7 +465,9 @@ def test_rendered_scripts_never_carry_a_breakout_character_from_a_kernel_arg(arg
         if line.startswith("kernel "):
             words = line.split(" ")
             assert words[-2:] == without.split(" ")[-2:] and words[-3] == "||"
-            assert arg in words and " ".join(w for w in words if w != arg) == without
+            at = words.index("orion.profile=default") + 1
+            assert words[at] == arg
+            assert " ".join(words[:at] + words[at + 1:]) == without
         else:
             assert line == without
 
@@ -497,3 +512,12 @@ def test_a_run_stopped_before_the_swap_leaves_the_previous_set(tmp_path, stage):
     assert tree_swap.swap_tree(dest, new) is True
     assert tree_swap.read_tree(dest) == new
     assert sorted(os.listdir(tmp_path)) == sorted(["nodes", os.readlink(dest)])
+
+
+def test_images_as_the_image_module_lists_them():
+    listed = [{"version": "2026.11.0", "arch": "x86_64", "created": None, "state": "published", "kernel": "bzImage",
+               "initramfs": "initrd.img", "root": None, "files": 3, "size": 10, "referenced_by": [], "problem": None},
+              {"version": "broken", "state": "published", "arch": None, "problem": "manifest.json: cannot read"}]
+    imgs = engine.coerce_images(listed)
+    assert list(imgs) == ["2026.11.0"] and imgs["2026.11.0"].kernel == "bzImage"
+    assert imgs["2026.11.0"].created == "" and imgs["2026.11.0"].arch == "x86_64"
