@@ -13,7 +13,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint sanity units integration molecule collection bench-ha clean
+.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -49,7 +49,8 @@ yamllint: venv
 ansible-lint: venv
 	$(BIN)/ansible-lint --offline
 
-sanity: venv
+# ansible-test works on a copy of the collection in an ansible_collections/ tree.
+collection-tree: venv
 	pipver=$$($(BIN)/python -c 'from ansible_test._internal.python_requirements import get_venv_packages as g; \
 	  from types import SimpleNamespace as N; print(g(N(version="3.11"))["pip"])'); \
 	  cached=~/.ansible/test/cache/get_pip_$${pipver//./_}.py; \
@@ -58,11 +59,14 @@ sanity: venv
 	rm -rf build/sanity && mkdir -p $(SANITY_DIR)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
 	  | xargs -0 cp -P --parents -t $(SANITY_DIR)
-	cd $(SANITY_DIR) && git init -q && git add -A && \
-	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no --requirements
+	cd $(SANITY_DIR) && git init -q && git add -A
 
-units: venv
-	$(BIN)/python -m pytest -q tests/unit
+sanity: collection-tree
+	cd $(SANITY_DIR) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no --requirements
+
+# tests/unit with ansible-test units (pytest, hypothesis), as the collection is tested once installed.
+units: collection-tree
+	cd $(SANITY_DIR) && $(CURDIR)/$(BIN)/ansible-test units --python 3.11 --color no --requirements
 
 integration: host venv
 	$(BIN)/python -m pytest -q tests/integration
