@@ -13,7 +13,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha clean
+.PHONY: help host venv images lab lab-down test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy clean
 
 help:
 	@sed -n '2,5p' Makefile
@@ -80,6 +80,10 @@ molecule: host venv images
 # VRRP takeover (10 kills) and NFS throughput against the ha scenario.
 bench-ha: host venv images
 	$(BIN)/python benchmarks/ha_failover.py
+
+# boot_policy rendering 10,000 nodes through ansible-playbook, against a template loop.
+bench-policy: venv
+	$(BIN)/python benchmarks/policy_render.py
 
 clean:
 	rm -rf build orionos-diskless-*.tar.gz
