@@ -281,6 +281,19 @@ def bench(args, work):
     wall, tasks, _out = run_playbook(files_play, local, library)
     row("boot_policy, first run, nodes in a play's vars_files", args.nodes, wall,
         task_time(tasks, POLICY_TASK))
+    # The module reading the nodes itself (nodes_file), e.g. an inventory database export.
+    nodes_json = os.path.join(work, "nodes.json")
+    with open(nodes_json, "w", encoding="utf-8") as handle:
+        json.dump(nodes, handle)
+    file_args = dict(module_args, dest=os.path.join(root, "boot", "nodes-file"), nodes_file=nodes_json,
+                     policy=POLICY)
+    del file_args["nodes"]
+    file_play = write_playbook(os.path.join(work, "nodes-file.yml"), [
+        {"name": POLICY_TASK, "orionos.diskless.boot_policy": file_args}])
+    wall, tasks, _out = run_playbook(file_play, local, library)
+    row("boot_policy, first run, nodes_file (JSON)", args.nodes, wall, task_time(tasks, POLICY_TASK))
+    same_tree = sorted(os.listdir(os.path.join(root, "boot", "nodes-file"))) == sorted(os.listdir(dest))
+    notes.append("nodes_file run wrote the same file names as the inventory run: %s" % same_tree)
 
     print("%d nodes, ansible.builtin.template in a loop ..." % args.naive, flush=True)
     with open(os.path.join(dest, "resolution.json"), encoding="utf-8") as handle:

@@ -219,3 +219,23 @@ def test_killed_runs_leave_a_complete_set(tmp_path):
     assert run_module(new_args).returncode == 0
     assert tree_swap.read_tree(dest) == new
     assert [n for n in os.listdir(parent) if n.startswith(".nodes")] == [os.readlink(dest)]
+
+
+def test_nodes_from_a_file_give_the_same_files(tmp_path):
+    root = tmp_path / "store"
+    make_store(str(root))
+    listed = {"dest": str(root / "boot" / "nodes"), "store": str(root), "servers": SERVERS,
+              "nodes": nodes(50), "policy": policy(20)}
+    playbook_run(tmp_path, listed)
+    (tmp_path / "nodes.yml").write_text(yaml.safe_dump({"nodes": nodes(50)}))
+    from_file = dict(listed, dest=str(root / "boot" / "from-file"), nodes_file=str(tmp_path / "nodes.yml"))
+    del from_file["nodes"]
+    out, _stdout = playbook_run(tmp_path, from_file)
+    assert out["changed"] is True and out["nodes"] == 50
+    assert tree_swap.read_tree(from_file["dest"]) == tree_swap.read_tree(listed["dest"])
+    (tmp_path / "broken.json").write_text("[{")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "collections"))
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(from_file, nodes_file=str(tmp_path / "broken.json"))}))
+    res = subprocess.run([sys.executable, MODULE, str(args)], env=env, capture_output=True, text=True, check=False)
+    assert res.returncode != 0 and "nodes_file: %s is not valid JSON" % (tmp_path / "broken.json") in res.stdout
