@@ -490,15 +490,7 @@ def _publish_copy(root, src, version, manifest):
 
 def remove_version(root, version):
     """Take a version out of images/ with one rename into .trash, then delete it."""
-    images_dir = os.path.join(root, "images")
-    trash = os.path.join(root, store.TRASH)
-    if not os.path.isdir(trash):
-        os.makedirs(trash, mode=0o700)
-    target = os.path.join(trash, version)
-    _remove_path(target)
-    os.rename(os.path.join(images_dir, version), target)
-    store.fsync_dir(images_dir)
-    shutil.rmtree(target)
+    store.remove_version(os.path.join(root, "images"), version)
 
 
 # --------------------------------------------------------------------- plan

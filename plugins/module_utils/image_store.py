@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 
 MANIFEST = "manifest.json"
@@ -255,6 +256,24 @@ def promote(images_dir, staging_dir, version):
     os.rename(staging_dir, final)
     fsync_dir(images_dir)
     return final
+
+
+def remove_version(images_dir, version):
+    """Take a version out of ``images_dir`` with one rename into the trash, then delete it.
+
+    Readers see the whole version disappear at once; what a killed run leaves
+    in the trash is replaced by the next removal of that version.
+    """
+    trash = os.path.join(os.path.dirname(images_dir.rstrip("/")), TRASH)
+    os.makedirs(trash, mode=0o700, exist_ok=True)
+    target = os.path.join(trash, version)
+    if os.path.islink(target) or os.path.isfile(target):
+        os.unlink(target)
+    elif os.path.isdir(target):
+        shutil.rmtree(target)
+    os.rename(os.path.join(images_dir, version), target)
+    fsync_dir(images_dir)
+    shutil.rmtree(target)
 
 
 def rsync_pull_command(source, version, dest, ssh_key, known_hosts, port=22,

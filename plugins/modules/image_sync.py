@@ -177,17 +177,6 @@ def _pull(module, images, version):
     return resumed
 
 
-def _remove(images, version):
-    trash = os.path.join(os.path.dirname(images), store.TRASH)
-    os.makedirs(trash, mode=0o700, exist_ok=True)
-    target = os.path.join(trash, version)
-    if os.path.lexists(target):
-        shutil.rmtree(target)
-    os.rename(os.path.join(images, version), target)
-    store.fsync_dir(images)
-    shutil.rmtree(target)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -237,7 +226,7 @@ def main():
         if _pull(module, images, version):
             result["resumed"].append(version)
     for version in plan["remove"]:
-        _remove(images, version)
+        store.remove_version(images, version)
     result["versions"] = store.list_versions(images)
     module.exit_json(**result)
 
