@@ -74,8 +74,15 @@ integration: host venv
 collection: venv
 	bash tests/collection/check-install.sh
 
+# Each scenario's output also goes to build/molecule-<scenario>.log; when one
+# fails, what failed is printed again at the very end.
 molecule: host venv images
-	for s in $(SCENARIOS); do $(BIN)/molecule test -s $$s; done
+	mkdir -p build; failed=""; \
+	  for s in $(SCENARIOS); do \
+	    $(BIN)/molecule test -s $$s 2>&1 | tee build/molecule-$$s.log || failed="$$failed $$s"; \
+	  done; \
+	  for s in $$failed; do bash tests/rig/failures.sh build/molecule-$$s.log; done; \
+	  test -z "$$failed"
 
 # VRRP takeover (10 kills) and NFS throughput against the ha scenario.
 bench-ha: host venv images

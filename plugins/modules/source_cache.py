@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: OrionOS maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: source_cache
+short_description: Fill a verified cache of source tarballs from an ordered list of mirrors
+version_added: 0.4.0
+description:
+  - Makes sure a cache directory holds every file of O(files) with its sha256.
+  - A file already in the cache with the right sha256 is used as it is. Otherwise the mirrors are tried
+    in order, each as C(<mirror>/<file>); the first copy whose sha256 matches enters the cache (by a
+    rename, after the check). A copy with a wrong sha256 never enters the cache.
+  - A mirror is an C(http://), C(https://) or C(file://) URL, or an absolute directory. Offline sites list
+    a local directory only.
+  - When any file cannot be had with its sha256, the module fails naming every such file, the expected
+    sha256 and, for each mirror, the actual sha256 or why it failed. The files that could be had stay
+    in the cache.
+author:
+  - OrionOS maintainers (@orionos)
+options:
+  files:
+    description: The files to have, as a mapping of file name to sha256 (64 lower-case hex digits).
+    type: dict
+    required: true
+  mirrors:
+    description: Where to look for the files, in order.
+    type: list
+    elements: str
+    required: true
+  cache:
+    description: The cache directory; created when missing.
+    type: path
+    required: true
+  timeout:
+    description: Seconds one download may stall before the next mirror is tried.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    details: Reports which files would be fetched and from where; fails when a file is in no local mirror.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+notes:
+  - The checksums are the recipes', whatever the mirror; a mirror cannot change what gets built.
+seealso:
+  - module: orionos.diskless.build_package
+"""
+
+EXAMPLES = r"""
+- name: Fetch the sources of the minimal profile
+  orionos.diskless.source_cache:
+    files:
+      musl_1.2.3.orig.tar.gz:
+        sha256: 7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4
+        path: pool/main/m/musl
+    mirrors:
+      - /srv/mirror/sources
+      - https://deb.debian.org/debian
+    cache: /var/cache/orion/sources
+"""
+
+RETURN = r"""
+cached:
+  description: Files that were in the cache already, verified.
+  returned: always
+  type: list
+  elements: str
+  sample: ["musl_1.2.3.orig.tar.gz"]
+fetched:
+  description: Files put into the cache by this run, with the mirror each came from.
+  returned: always
+  type: dict
+  sample: {"busybox_1.35.0.orig.tar.bz2": "/srv/mirror/sources"}
+problems:
+  description: Every file that could not be had, with the expected sha256 and what each mirror gave.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["musl_1.2.3.orig.tar.gz: expected sha256 7d5b...; /srv/mirror: sha256 is 0f3a..."]
+"""
+
+import os
+import re
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.orionos.diskless.plugins.module_utils import source_cache
+
+_SHA_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._~-]{0,199}\Z")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            files=dict(type="dict", required=True),
+            mirrors=dict(type="list", elements="str", required=True),
+            cache=dict(type="path", required=True),
+            timeout=dict(type="int", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    files = module.params["files"]
+    problems = []
+    for name, (sha, path) in sorted(source_cache.normalize(files).items()):
+        if not _FILE_RE.match(name):
+            problems.append("files: %r is not a plain file name" % name)
+        if not isinstance(sha, str) or not _SHA_RE.match(sha):
+            problems.append("files[%s]: sha256 %r is not 64 lower-case hex digits" % (name, sha))
+        if not isinstance(path, str) or ".." in path.split("/") or path.startswith("/"):
+            problems.append("files[%s]: path %r is not a relative directory" % (name, path))
+    problems += source_cache.mirror_problems(module.params["mirrors"])
+    if problems:
+        module.fail_json(msg="bad input: " + "; ".join(problems), problems=problems, cached=[], fetched={})
+
+    def download(url, dest):
+        with open_url(url, timeout=module.params["timeout"], http_agent="orionos-source-cache") as response:
+            with open(dest, "wb") as handle:
+                shutil.copyfileobj(response, handle, 1 << 20)
+
+    cache = module.params["cache"]
+    try:
+        if not module.check_mode:
+            os.makedirs(cache, exist_ok=True)
+        result = source_cache.fetch(files, module.params["mirrors"], cache, download=download,
+                                    check_mode=module.check_mode)
+    except source_cache.SourceError as exc:
+        module.fail_json(msg="%s: %s" % (exc, "; ".join(exc.problems)), problems=exc.problems,
+                         cached=[], fetched={})
+    module.exit_json(changed=bool(result["fetched"]), **result)
+
+
+if __name__ == "__main__":
+    main()

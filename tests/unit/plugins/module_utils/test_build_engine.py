@@ -1,0 +1,278 @@
+"""Unit tests of the recipe build engine: validation, keys, stamps, resuming, failures.
+
+The packages here are real tarballs made by the tests, built by real bash
+steps; only their contents are small.
+"""
+
+import copy
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.orionos.diskless.plugins.module_utils import build_engine as engine
+
+
+def make_tarball(directory, name, files):
+    path = os.path.join(str(directory), name)
+    with tarfile.open(path, "w:gz") as tar:
+        for member, data in files.items():
+            info = tarfile.TarInfo("%s/%s" % (name.split(".tar")[0], member))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@pytest.fixture
+def sources(tmp_path):
+    directory = tmp_path / "sources"
+    directory.mkdir()
+    shas = {
+        "alpha": make_tarball(directory, "alpha-1.0.tar.gz", {"hello.txt": b"alpha\n"}),
+        "beta": make_tarball(directory, "beta-2.0.tar.gz", {"hello.txt": b"beta\n"}),
+        "gamma": make_tarball(directory, "gamma-3.0.tar.gz", {"hello.txt": b"gamma\n"}),
+    }
+    return directory, shas
+
+
+def profile_of(shas, **changes):
+    packages = []
+    for name, version in (("alpha", "1.0"), ("beta", "2.0"), ("gamma", "3.0")):
+        packages.append({
+            "name": name, "version": version, "stage": "toolchain", "sbu": 0.5,
+            "sources": [{"file": "%s-%s.tar.gz" % (name, version), "sha256": shas[name]}],
+            "steps": {"build": "cat hello.txt > built.txt",
+                      "install": 'mkdir -p "$ORION_ROOTFS" && cp built.txt "$ORION_ROOTFS/$ORION_PACKAGE"'},
+        })
+    profile = {"profile": "test", "sbu_reference": "alpha", "packages": packages}
+    for name, recipe in changes.items():
+        for pkg in packages:
+            if pkg["name"] == name:
+                pkg.update(recipe)
+    return profile
+
+
+def build_all(profile, build_dir, sources_dir, context):
+    return [engine.build_package(profile, pkg["name"], str(build_dir), str(sources_dir), context=context)
+            for pkg in profile["packages"]]
+
+
+def test_a_sound_profile_has_no_problems(sources):
+    assert engine.validate_profile(profile_of(sources[1])) == []
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"name": "Bad Name"}, "packages[0].name: 'Bad Name' is not a package name"),
+    ({"version": "1.0;rm"}, "package alpha: version '1.0;rm' is not a version string"),
+    ({"stage": "chapter9"}, "package alpha: stage 'chapter9' is not one of"),
+    ({"sbu": -1}, "package alpha: sbu -1 is not a number from 0 to 1000"),
+    ({"sbu": True}, "package alpha: sbu True is not a number"),
+    ({"sources": [{"file": "../x.tar", "sha256": "0" * 64}]}, "sources[0].file: '../x.tar' is not a plain file name"),
+    ({"sources": [{"file": "x.tar", "sha256": "ABC"}]}, "sources[0].sha256: 'ABC' is not 64 lower-case hex digits"),
+    ({"sources": [{"file": "x.tar", "sha256": "0" * 64, "url": "u"}]}, "sources[0]: unknown field 'url'"),
+    ({"steps": {"compile": "make"}}, "package alpha: unknown step 'compile'"),
+    ({"steps": {}}, "package alpha: steps must be a mapping"),
+    ({"steps": {"build": "  "}}, "package alpha: step build must be non-empty shell text"),
+    ({"depends": ["gamma"]}, "package alpha: depends on 'gamma', which is not a package before it"),
+    ({"env": {"lower": "x"}}, "package alpha: env name 'lower' is not an upper-case variable name"),
+    ({"env": {"CFLAGS": "a\nb"}}, "package alpha: env CFLAGS: 'a\\nb' is not a one-line string"),
+    ({"unpack": "yes"}, "package alpha: unpack must be true or false"),
+    ({"patch": []}, "package alpha: unknown field 'patch'"),
+])
+def test_each_bad_recipe_field_is_named(sources, change, expected):
+    problems = engine.validate_profile(profile_of(sources[1], alpha=change))
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_every_problem_is_collected(sources):
+    profile = profile_of(sources[1], alpha={"sbu": -1}, beta={"stage": "x"}, gamma={"name": "beta"})
+    profile["sbu_reference"] = "nothing"
+    problems = engine.validate_profile(profile)
+    assert any("package alpha: sbu" in p for p in problems)
+    assert any("package beta: stage" in p for p in problems)
+    assert any("package beta: the name is used twice" in p for p in problems)
+    assert any("sbu_reference 'nothing'" in p for p in problems)
+
+
+def test_two_recipes_disagreeing_on_a_file_are_refused(sources):
+    profile = profile_of(sources[1])
+    profile["packages"][1]["patches"] = [{"file": "alpha-1.0.tar.gz", "sha256": "1" * 64}]
+    with pytest.raises(engine.BuildError) as err:
+        engine.source_files(profile)
+    assert "alpha-1.0.tar.gz has sha256 1111" in err.value.problems[0]
+
+
+def test_build_stamps_and_a_second_run_builds_nothing(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas)
+    context = {"ORION_ROOTFS": str(tmp_path / "rootfs")}
+    first = build_all(profile, tmp_path / "build", directory, context)
+    assert [r["changed"] for r in first] == [True, True, True]
+    assert (tmp_path / "rootfs" / "beta").read_text() == "beta\n"
+    stamp = json.loads((tmp_path / "build" / "stamps" / "beta.json").read_text())
+    assert stamp["key"] == first[1]["key"] and stamp["version"] == "2.0"
+    assert not (tmp_path / "build" / "work" / "beta").exists()
+    second = build_all(profile, tmp_path / "build", directory, context)
+    assert [r["changed"] for r in second] == [False, False, False]
+    assert [r["state"] for r in engine.plan(profile, str(tmp_path / "build"), context)] == ["built"] * 3
+
+
+def test_changing_one_recipe_rebuilds_it_and_what_depends_on_it_only(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas, gamma={"depends": ["alpha"]})
+    context = {"ORION_ROOTFS": str(tmp_path / "rootfs")}
+    build_all(profile, tmp_path / "build", directory, context)
+    changed = profile_of(shas, gamma={"depends": ["alpha"]},
+                         beta={"steps": {"build": "cat hello.txt hello.txt > built.txt",
+                                         "install": 'cp built.txt "$ORION_ROOTFS/$ORION_PACKAGE"'}})
+    states = {r["name"]: r["state"] for r in engine.plan(changed, str(tmp_path / "build"), context)}
+    assert states == {"alpha": "built", "beta": "pending", "gamma": "built"}
+    # Without depends, gamma comes after beta in the chain and is rebuilt too.
+    chain = profile_of(shas, beta=changed["packages"][1])
+    states = {r["name"]: r["state"] for r in engine.plan(chain, str(tmp_path / "build"), context)}
+    assert states == {"alpha": "built", "beta": "pending", "gamma": "pending"}
+
+
+def test_description_and_sbu_estimate_do_not_change_keys(sources):
+    profile = profile_of(sources[1])
+    other = copy.deepcopy(profile)
+    other["packages"][0]["sbu"] = 9
+    other["packages"][0]["description"] = "the first one"
+    assert engine.package_keys(profile) == engine.package_keys(other)
+
+
+def test_the_context_is_part_of_every_key(sources):
+    profile = profile_of(sources[1])
+    one = engine.package_keys(profile, {"LFS": "/mnt/lfs"})
+    two = engine.package_keys(profile, {"LFS": "/mnt/other"})
+    assert all(one[name] != two[name] for name in one)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["alpha", "beta", "gamma"]), min_size=1, max_size=3, unique=True),
+       st.text(alphabet="abcdefgh \n", min_size=1, max_size=20))
+def test_property_a_changed_recipe_changes_exactly_its_dependents_keys(changed_names, text):
+    shas = {"alpha": "a" * 64, "beta": "b" * 64, "gamma": "c" * 64}
+    profile = profile_of(shas, gamma={"depends": ["alpha"]})
+    before = engine.package_keys(profile)
+    other = copy.deepcopy(profile)
+    for pkg in other["packages"]:
+        if pkg["name"] in changed_names:
+            pkg["steps"] = dict(pkg["steps"], finish="echo '%s'" % text.replace("'", ""))
+    after = engine.package_keys(other)
+    deps = engine.dependencies(profile)
+    affected = set(changed_names)
+    for name in ("alpha", "beta", "gamma"):
+        if set(deps[name]) & affected:
+            affected.add(name)
+    assert {name for name in before if before[name] != after[name]} == affected
+
+
+def test_a_failing_step_names_the_package_keeps_earlier_stamps_and_stamps_nothing(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas, beta={"steps": {"build": "echo compiling beta; echo 'error: no cc' >&2; exit 3"}})
+    context = {"ORION_ROOTFS": str(tmp_path / "rootfs")}
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory), context=context)
+    with pytest.raises(engine.BuildError) as err:
+        engine.build_package(profile, "beta", str(tmp_path / "build"), str(directory), context=context)
+    assert "package beta 2.0: step build failed with exit code 3" in str(err.value)
+    assert "error: no cc" in "\n".join(err.value.log_tail)
+    assert (tmp_path / "build" / "stamps" / "alpha.json").exists()
+    assert not (tmp_path / "build" / "stamps" / "beta.json").exists()
+    with pytest.raises(engine.BuildError) as err:
+        engine.build_package(profile, "gamma", str(tmp_path / "build"), str(directory), context=context)
+    assert "beta not built yet" in str(err.value)
+
+
+def test_a_source_with_a_wrong_sha256_is_refused(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas, alpha={"sources": [{"file": "alpha-1.0.tar.gz", "sha256": "0" * 64}]})
+    with pytest.raises(engine.BuildError) as err:
+        engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory))
+    assert "alpha-1.0.tar.gz has sha256 %s, the recipe says %s" % (shas["alpha"], "0" * 64) in str(err.value)
+    assert not (tmp_path / "build" / "stamps" / "alpha.json").exists()
+
+
+def test_steps_get_a_clean_environment(tmp_path, sources, monkeypatch):
+    directory, shas = sources
+    monkeypatch.setenv("LEAKED_FROM_CALLER", "yes")
+    profile = profile_of(shas, alpha={"env": {"CFLAGS": "-O2"},
+                                      "steps": {"build": 'env | sort > "$ORION_ROOTFS.env"'}})
+    profile["env"] = {"TARGET": "x86_64-orion-linux-musl"}
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory),
+                         context={"ORION_ROOTFS": str(tmp_path / "rootfs")}, jobs=3)
+    env = dict(line.split("=", 1) for line in (tmp_path / "rootfs.env").read_text().splitlines())
+    assert "LEAKED_FROM_CALLER" not in env
+    assert env["CFLAGS"] == "-O2" and env["TARGET"] == "x86_64-orion-linux-musl"
+    assert env["MAKEFLAGS"] == "-j3" and env["LC_ALL"] == "POSIX"
+    assert env["ORION_SOURCES"] == str(directory)
+
+
+def test_a_killed_build_resumes_at_the_package_that_was_running(tmp_path, sources):
+    """Kill the build process while beta runs: alpha stays built, beta has no stamp, and
+    the next run builds beta and gamma only."""
+    directory, shas = sources
+    marker = tmp_path / "beta-running"
+    profile = profile_of(shas, beta={"steps": {"build": 'touch "%s"; sleep 60' % marker}})
+    context = {"ORION_ROOTFS": str(tmp_path / "rootfs")}
+    script = (
+        "import json, sys\n"
+        "from ansible_collections.orionos.diskless.plugins.module_utils import build_engine as e\n"
+        "p, b, s, c = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])\n"
+        "for pkg in p['packages']:\n"
+        "    e.build_package(p, pkg['name'], b, s, context=c)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(profile), str(tmp_path / "build"),
+                             str(directory), json.dumps(context)], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    alpha_stamp = (tmp_path / "build" / "stamps" / "alpha.json").read_text()
+    assert not (tmp_path / "build" / "stamps" / "beta.json").exists()
+    states = {r["name"]: r["state"] for r in engine.plan(profile, str(tmp_path / "build"), context)}
+    assert states == {"alpha": "built", "beta": "pending", "gamma": "pending"}
+    fixed = profile_of(shas)
+    results = build_all(fixed, tmp_path / "build", directory, context)
+    assert [r["changed"] for r in results] == [False, True, True]
+    assert (tmp_path / "build" / "stamps" / "alpha.json").read_text() == alpha_stamp
+    assert (tmp_path / "rootfs" / "gamma").read_text() == "gamma\n"
+
+
+def test_a_second_build_in_the_same_directory_is_refused(tmp_path, sources):
+    directory, shas = sources
+    with engine.BuildLock(str(tmp_path / "build")):
+        with pytest.raises(engine.BuildError) as err:
+            engine.build_package(profile_of(shas), "alpha", str(tmp_path / "build"), str(directory))
+    assert "another build holds" in str(err.value) and str(os.getpid()) in str(err.value)
+
+
+def test_report_in_sbu(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas)
+    ticks = iter(range(0, 1000, 5))
+    clock = lambda: float(next(ticks))  # noqa: E731  each call is 5 s later
+    for pkg in profile["packages"]:
+        engine.build_package(profile, pkg["name"], str(tmp_path / "build"), str(directory),
+                             context={"ORION_ROOTFS": str(tmp_path / "r")}, now=clock)
+    engine.record_sbu(str(tmp_path / "build"), "alpha", 5.0)
+    table = engine.report(profile, str(tmp_path / "build"), {"ORION_ROOTFS": str(tmp_path / "r")})
+    assert table["sbu_seconds"] == 5.0
+    assert [row["sbu"] for row in table["packages"]] == [1.0, 1.0, 1.0]
+    assert table["total_sbu"] == 3.0
+
+
+def test_progress_line():
+    assert engine.progress_line(2, 5, "busybox", "1.35.0", 85, 3.0, 60.0) == \
+        "[2/5] busybox-1.35.0 built in 85 s; about 3 min left by SBU (1 SBU = 60 s)"
