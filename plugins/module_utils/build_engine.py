@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import string
 import subprocess
 import tempfile
 import time
@@ -48,7 +49,8 @@ STAGES = ("sources", "toolchain", "temporary", "system", "kernel", "initramfs", 
 PACKAGE_KEYS = ("name", "version", "stage", "sbu", "sources", "patches", "steps", "depends",
                 "env", "unpack", "description", "provides")
 FILE_KEYS = ("file", "sha256", "path")
-PROFILE_KEYS = ("profile", "description", "env", "sbu_reference", "packages")
+PROFILE_KEYS = ("profile", "description", "env", "sbu_reference", "packages", "mirrors", "host_tools",
+                "host_packages", "disk_mb")
 LOG_TAIL_LINES = 25
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,63}\Z")
@@ -223,16 +225,19 @@ def dependencies(profile):
     return deps
 
 
-def package_keys(profile, context=None):
+def package_keys(profile, context=None, inputs=None):
     """{name: key}. The key covers the recipe (not its description or SBU estimate),
-    the profile's env and the build context, and the keys of its dependencies."""
+    the profile's env and the build context, the package's own ``inputs`` (values
+    a role gives one package, such as the hash of the kernel fragments), and the
+    keys of its dependencies."""
     deps = dependencies(profile)
     base = {"format": FORMAT, "profile_env": profile.get("env") or {}, "context": context or {}}
     keys = {}
     for pkg in profile["packages"]:
         recipe = {k: v for k, v in pkg.items() if k not in ("description", "sbu")}
+        own = (inputs or {}).get(pkg["name"]) or {}
         keys[pkg["name"]] = hashlib.sha256(_canonical({
-            "base": base, "recipe": recipe,
+            "base": base, "recipe": recipe, "inputs": own,
             "deps": {name: keys[name] for name in deps[pkg["name"]]},
         }).encode()).hexdigest()
     return keys
@@ -274,9 +279,9 @@ def _write_json_atomic(path, data):
         raise
 
 
-def plan(profile, build_dir, context=None, only=None):
+def plan(profile, build_dir, context=None, only=None, inputs=None):
     """The packages in order with ``key``, ``state`` (built or pending) and their stamp."""
-    keys = package_keys(profile, context)
+    keys = package_keys(profile, context, inputs)
     rows = []
     for index, pkg in enumerate(profile["packages"]):
         if only is not None and pkg["name"] not in only:
@@ -326,15 +331,16 @@ class BuildLock:
         return False
 
 
-def step_environment(profile, pkg, context, src_dir):
-    """The whole environment of a step: a clean base, the context, the profile's and the recipe's env."""
+def step_environment(profile, pkg, context, src_dir, inputs=None):
+    """The whole environment of a step: a clean base, the context, the package's
+    inputs, the profile's and the recipe's env. A value of the profile's or the
+    recipe's env may refer to a variable set before it as ``${NAME}``
+    (``PATH: ${LFS}/tools/bin:/usr/bin``)."""
     env = dict(BASE_ENV)
-    for key, value in (context or {}).items():
+    for key, value in list((context or {}).items()) + list(((inputs or {}).get(pkg["name"]) or {}).items()):
         env[key] = str(value)
-    for key, value in (profile.get("env") or {}).items():
-        env[key] = str(value)
-    for key, value in (pkg.get("env") or {}).items():
-        env[key] = str(value)
+    for key, value in list((profile.get("env") or {}).items()) + list((pkg.get("env") or {}).items()):
+        env[key] = string.Template(str(value)).safe_substitute(env)
     env["ORION_PACKAGE"] = pkg["name"]
     env["ORION_VERSION"] = pkg["version"]
     env["ORION_SRC"] = src_dir
@@ -364,12 +370,15 @@ def _user_ids(user):
     return entry.pw_uid, entry.pw_gid, entry.pw_dir
 
 
-def _demote(ids):
-    def drop():
-        os.setgid(ids[1])
-        os.setgroups([ids[1]])
-        os.setuid(ids[0])
-    return drop
+def _preexec(ids):
+    """umask 022 as the book sets it, and the build user's ids when there is one."""
+    def start():
+        os.umask(0o022)
+        if ids:
+            os.setgid(ids[1])
+            os.setgroups([ids[1]])
+            os.setuid(ids[0])
+    return start
 
 
 def _chown_tree(path, ids):
@@ -395,17 +404,19 @@ def _unpack(archive, dest):
 
 
 def _run_step(log, text, cwd, env, ids):
-    script = "set -o errexit -o nounset -o pipefail\n" + text
+    # No command hashing (set +h), as the book's build environment: a tool
+    # installed by an earlier step is found at once.
+    script = "set +h -o errexit -o nounset -o pipefail\n" + text
     log.write(("\n==== %s\n" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())).encode())
     log.flush()
     proc = subprocess.run(["/bin/bash", "-c", script], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           stdout=log, stderr=subprocess.STDOUT,
-                          preexec_fn=_demote(ids) if ids else None, check=False)
+                          preexec_fn=_preexec(ids), check=False)
     return proc.returncode
 
 
 def build_package(profile, name, build_dir, sources_dir, context=None, user=None, keep_work=False,
-                  jobs=1, now=time.time):
+                  jobs=1, inputs=None, now=time.time):
     """Build one package unless its stamp is current; returns what happened.
 
     ``{"name", "version", "changed", "key", "seconds", "log"}``. On a failing
@@ -413,7 +424,7 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
     earlier stamps are untouched and this package has none.
     """
     pkg = find_package(profile, name)
-    keys = package_keys(profile, context)
+    keys = package_keys(profile, context, inputs)
     key = keys[name]
     log_path = os.path.join(build_dir, "logs", name + ".log")
     stamp = read_stamp(build_dir, name)
@@ -464,7 +475,7 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
                     raise BuildError("package %s: patch %s does not apply" % (name, patch["file"]),
                                      package=name, log=log_path, log_tail=tail(log_path))
             _chown_tree(work, ids)
-            env = step_environment(profile, pkg, dict(context or {}, ORION_SOURCES=sources_dir), work)
+            env = step_environment(profile, pkg, dict(context or {}, ORION_SOURCES=sources_dir), work, inputs)
             env.setdefault("MAKEFLAGS", "-j%d" % jobs)
             if ids:
                 env["HOME"] = ids[2]
@@ -493,24 +504,32 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
 
 
 def sbu_seconds(build_dir):
-    """Seconds of 1 SBU measured on this host (``<build>/sbu.json``), or None."""
-    try:
-        with open(os.path.join(build_dir, "sbu.json")) as handle:
-            value = json.load(handle).get("seconds")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, (int, float)) and value > 0 else None
+    """Seconds of 1 SBU measured on this host: ``<build>/sbu.json``, or the one
+    of the directory above it (shared by every profile built there), or None."""
+    for directory in (build_dir, os.path.dirname(os.path.normpath(build_dir))):
+        try:
+            with open(os.path.join(directory, "sbu.json")) as handle:
+                value = json.load(handle).get("seconds")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def record_sbu(build_dir, reference, seconds):
-    _write_json_atomic(os.path.join(build_dir, "sbu.json"), {"reference": reference, "seconds": seconds})
+    """Record 1 SBU for this build area and for the directory above it."""
+    data = {"reference": reference, "seconds": seconds,
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    for directory in (build_dir, os.path.dirname(os.path.normpath(build_dir))):
+        _write_json_atomic(os.path.join(directory, "sbu.json"), data)
 
 
-def report(profile, build_dir, context=None):
+def report(profile, build_dir, context=None, inputs=None):
     """The SBU table of a profile's packages from their stamps."""
     unit = sbu_seconds(build_dir)
     rows, total = [], 0.0
-    for row in plan(profile, build_dir, context):
+    for row in plan(profile, build_dir, context, inputs=inputs):
         seconds = row["stamp"]["seconds"] if row["stamp"] else None
         if seconds is not None:
             total += seconds

@@ -61,6 +61,13 @@ options:
         C(ORION_SYSROOT), C(ORION_ROOTFS), the target triplet).
     type: dict
     default: {}
+  inputs:
+    description:
+      - Values a role gives single packages, as a mapping of package name to a mapping of environment variables
+        (for example the sha256 of the kernel fragments for C(linux-config)). They are part of that package's key,
+        so a change rebuilds it and what depends on it, and its steps get them in their environment.
+    type: dict
+    default: {}
   jobs:
     description: Parallel make jobs (C(MAKEFLAGS=-j<jobs>)); not part of the keys. 0 means the number of CPUs.
     type: int
@@ -123,6 +130,11 @@ pending:
   returned: when O(state=planned)
   type: int
   sample: 2
+sources:
+  description: With V(planned), every source and patch file of the profile with its sha256 and mirror path.
+  returned: when O(state=planned)
+  type: dict
+  sample: {"musl_1.2.3.orig.tar.gz": {"sha256": "7d5b...", "path": "pool/main/m/musl"}}
 remaining_sbu:
   description: The SBU estimates of the packages left to build, added up.
   returned: when O(state=planned)
@@ -213,6 +225,7 @@ def main():
             build_dir=dict(type="path", required=True),
             sources=dict(type="path"),
             context=dict(type="dict", default={}),
+            inputs=dict(type="dict", default={}),
             jobs=dict(type="int", default=0),
             user=dict(type="str"),
             keep_work=dict(type="bool", default=False),
@@ -225,6 +238,12 @@ def main():
     profile = p["profile"]
     problems = engine.validate_profile(profile)
     problems += engine.env_problems("context", p["context"])
+    inputs = p["inputs"]
+    for name, values in sorted(inputs.items()):
+        if not isinstance(values, dict):
+            problems.append("inputs[%s]: %r is not a mapping of variables" % (name, values))
+        else:
+            problems += engine.env_problems("inputs[%s]" % name, values)
     if p["jobs"] < 0:
         problems.append("jobs: %r must be 0 or more" % p["jobs"])
     if p["state"] == "built" and not problems and p["name"] not in [pkg["name"] for pkg in profile["packages"]]:
@@ -235,22 +254,26 @@ def main():
     unit = engine.sbu_seconds(build_dir)
 
     if p["state"] == "planned":
-        rows = engine.plan(profile, build_dir, context)
+        try:
+            sources = engine.source_files(profile)
+        except engine.BuildError as exc:
+            module.fail_json(msg="bad profile: " + "; ".join(exc.problems), problems=exc.problems)
+        rows = engine.plan(profile, build_dir, context, inputs=inputs)
         pending = [row for row in rows if row["state"] == "pending"]
         remaining = round(sum(row["sbu"] for row in pending), 2)
         module.exit_json(changed=False, packages=rows, pending=len(pending), remaining_sbu=remaining,
-                         sbu_seconds=unit,
+                         sbu_seconds=unit, sources=sources,
                          msg="%d of %d packages to build, %.1f SBU by the recipes" % (len(pending), len(rows), remaining))
 
     if p["state"] == "reported":
-        table = engine.report(profile, build_dir, context)
+        table = engine.report(profile, build_dir, context, inputs=inputs)
         text = json.dumps(table, indent=2, sort_keys=True) + "\n"
         changed = write_if_changed(module, p["report"], text)
         base = p["report"][:-5] if p["report"].endswith(".json") else p["report"]
         changed = write_if_changed(module, base + ".txt", report_text(table)) or changed
         module.exit_json(changed=changed, table=table, sbu_seconds=unit, msg=report_text(table))
 
-    rows = engine.plan(profile, build_dir, context)
+    rows = engine.plan(profile, build_dir, context, inputs=inputs)
     row = [r for r in rows if r["name"] == p["name"]][0]
     log = os.path.join(build_dir, "logs", p["name"] + ".log")
     if module.check_mode or row["state"] == "built":
@@ -263,7 +286,7 @@ def main():
     try:
         # MAKEFLAGS goes in after the keys were computed: the job count never triggers a rebuild.
         result = engine.build_package(profile, p["name"], build_dir, p["sources"], context=context,
-                                      user=p["user"], keep_work=p["keep_work"], jobs=jobs)
+                                      user=p["user"], keep_work=p["keep_work"], jobs=jobs, inputs=inputs)
     except engine.BuildError as exc:
         module.fail_json(msg="%s\n%s" % (exc, "\n".join(exc.log_tail)), problems=exc.problems,
                          log=exc.log, log_tail=exc.log_tail, package=exc.package)
