@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy clean
+.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-build clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -108,6 +108,10 @@ bench-ha: host venv images
 # boot_policy rendering 10,000 nodes through ansible-playbook, against a template loop.
 bench-policy: venv
 	$(BIN)/python benchmarks/policy_render.py
+
+# 1 SBU (binutils pass 1) and the minimal profile, cold, from offline sources.
+bench-build: host venv sources
+	$(BIN)/python benchmarks/build.py --sources $(SOURCES)
 
 clean:
 	rm -rf build orionos-diskless-*.tar.gz

@@ -84,11 +84,15 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: With V(built), reports whether the package would be built, without building it.
   diff_mode:
-    support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff is the package's stamp key before and after (V(built)), or the report text before and after (V(reported)).
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - Two builds cannot share a build directory at the same time; the second fails at once naming the first one's pid.
@@ -200,20 +204,22 @@ def report_text(table):
 
 
 def write_if_changed(module, path, text):
+    """Write ``text`` to ``path`` unless it holds it; returns (changed, text before)."""
     try:
         with open(path) as handle:
-            if handle.read() == text:
-                return False
+            old = handle.read()
     except OSError:
-        pass
+        old = ""
+    if old == text:
+        return False, old
     if module.check_mode:
-        return True
+        return True, old
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(text)
     module.atomic_move(tmp, path)
-    return True
+    return True, old
 
 
 def main():
@@ -268,17 +274,20 @@ def main():
     if p["state"] == "reported":
         table = engine.report(profile, build_dir, context, inputs=inputs)
         text = json.dumps(table, indent=2, sort_keys=True) + "\n"
-        changed = write_if_changed(module, p["report"], text)
+        changed = write_if_changed(module, p["report"], text)[0]
         base = p["report"][:-5] if p["report"].endswith(".json") else p["report"]
-        changed = write_if_changed(module, base + ".txt", report_text(table)) or changed
-        module.exit_json(changed=changed, table=table, sbu_seconds=unit, msg=report_text(table))
+        changed_text, old_text = write_if_changed(module, base + ".txt", report_text(table))
+        module.exit_json(changed=changed or changed_text, table=table, sbu_seconds=unit, msg=report_text(table),
+                         diff={"before": old_text, "after": report_text(table)})
 
     rows = engine.plan(profile, build_dir, context, inputs=inputs)
     row = [r for r in rows if r["name"] == p["name"]][0]
     log = os.path.join(build_dir, "logs", p["name"] + ".log")
+    old = engine.read_stamp(build_dir, p["name"]) or {}
+    diff = {"before": "%s %s\n" % (p["name"], old.get("key", "(not built)")), "after": "%s %s\n" % (p["name"], row["key"])}
     if module.check_mode or row["state"] == "built":
         seconds = row["stamp"]["seconds"] if row["stamp"] else None
-        module.exit_json(changed=row["state"] != "built", seconds=seconds, sbu_seconds=unit, log=log,
+        module.exit_json(changed=row["state"] != "built", seconds=seconds, sbu_seconds=unit, log=log, diff=diff,
                          msg="%s-%s %s" % (row["name"], row["version"],
                                            "already built" if row["state"] == "built" else "would be built"))
     jobs = p["jobs"] or os.cpu_count() or 1
@@ -294,7 +303,7 @@ def main():
         engine.record_sbu(build_dir, p["name"], result["seconds"])
         unit = result["seconds"]
     sbu = " (%.2f SBU)" % (result["seconds"] / unit) if unit else ""
-    module.exit_json(changed=True, seconds=result["seconds"], sbu_seconds=unit, log=result["log"],
+    module.exit_json(changed=True, seconds=result["seconds"], sbu_seconds=unit, log=result["log"], diff=diff,
                      msg="%s-%s built in %.0f s%s" % (p["name"], row["version"], result["seconds"], sbu))
 
 

@@ -41,11 +41,15 @@ options:
     default: 60
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports which files would be fetched and from where; fails when a file is in no local mirror.
   diff_mode:
-    support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff is the list of files in the cache with their sha256 before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - The checksums are the recipes', whatever the mirror; a mirror cannot change what gets built.
@@ -136,7 +140,11 @@ def main():
     except source_cache.SourceError as exc:
         module.fail_json(msg="%s: %s" % (exc, "; ".join(exc.problems)), problems=exc.problems,
                          cached=[], fetched={})
-    module.exit_json(changed=bool(result["fetched"]), **result)
+    before = "".join("%s %s\n" % (name, files[name] if isinstance(files[name], str) else files[name].get("sha256"))
+                     for name in result["cached"])
+    after = "".join("%s %s\n" % (name, files[name] if isinstance(files[name], str) else files[name].get("sha256"))
+                    for name in sorted(set(result["cached"]) | set(result["fetched"])))
+    module.exit_json(changed=bool(result["fetched"]), diff={"before": before, "after": after}, **result)
 
 
 if __name__ == "__main__":

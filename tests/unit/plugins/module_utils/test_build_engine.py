@@ -262,7 +262,9 @@ def test_report_in_sbu(tmp_path, sources):
     directory, shas = sources
     profile = profile_of(shas)
     ticks = iter(range(0, 1000, 5))
-    clock = lambda: float(next(ticks))  # noqa: E731  each call is 5 s later
+
+    def clock():
+        return float(next(ticks))  # each call is 5 s later
     for pkg in profile["packages"]:
         engine.build_package(profile, pkg["name"], str(tmp_path / "build"), str(directory),
                              context={"ORION_ROOTFS": str(tmp_path / "r")}, now=clock)
@@ -276,3 +278,37 @@ def test_report_in_sbu(tmp_path, sources):
 def test_progress_line():
     assert engine.progress_line(2, 5, "busybox", "1.35.0", 85, 3.0, 60.0) == \
         "[2/5] busybox-1.35.0 built in 85 s; about 3 min left by SBU (1 SBU = 60 s)"
+
+
+def test_inputs_key_one_package_and_its_dependents_and_reach_its_steps(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas, gamma={"depends": ["alpha"]},
+                         alpha={"steps": {"build": 'echo "$FRAGMENTS" > "$ORION_ROOTFS.alpha"'}})
+    plain = engine.package_keys(profile)
+    given = engine.package_keys(profile, inputs={"alpha": {"FRAGMENTS": "abc"}})
+    assert given["alpha"] != plain["alpha"] and given["gamma"] != plain["gamma"]
+    assert given["beta"] != plain["beta"]  # beta depends on alpha through the chain
+    only_beta = engine.package_keys(profile, inputs={"beta": {"X": "1"}})
+    assert only_beta["alpha"] == plain["alpha"] and only_beta["gamma"] == plain["gamma"]
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory),
+                         context={"ORION_ROOTFS": str(tmp_path / "rootfs")}, inputs={"alpha": {"FRAGMENTS": "abc"}})
+    assert (tmp_path / "rootfs.alpha").read_text() == "abc\n"
+
+
+def test_env_values_refer_to_earlier_variables():
+    profile = {"profile": "p", "env": {"PATH": "${LFS}/tools/bin:/usr/bin", "CONFIG_SITE": "${LFS}/usr/share/config.site"},
+               "packages": []}
+    pkg = {"name": "x", "version": "1", "env": {"CC": "${LFS_TGT}-gcc", "KEEP": "$$literal ${UNKNOWN}"}}
+    env = engine.step_environment(dict(profile, env=dict(profile["env"], LFS_TGT="x86_64-lfs-linux-gnu")), pkg,
+                                  {"LFS": "/mnt/lfs"}, "/src")
+    assert env["PATH"] == "/mnt/lfs/tools/bin:/usr/bin"
+    assert env["CONFIG_SITE"] == "/mnt/lfs/usr/share/config.site"
+    assert env["CC"] == "x86_64-lfs-linux-gnu-gcc"
+    assert env["KEEP"] == "$literal ${UNKNOWN}"
+
+
+def test_the_sbu_is_shared_with_the_profiles_beside_it(tmp_path):
+    engine.record_sbu(str(tmp_path / "lfs"), "binutils-pass1", 150.0)
+    assert engine.sbu_seconds(str(tmp_path / "lfs")) == 150.0
+    assert engine.sbu_seconds(str(tmp_path / "minimal")) == 150.0
+    assert engine.sbu_seconds(str(tmp_path / "x" / "y")) is None
