@@ -66,13 +66,14 @@ echo "collection: a playbook outside the repository used the installed roles and
 export ANSIBLE_CONFIG="$work/infra/ansible.cfg"
 cd "$work/infra"
 for filter in pxe_mac inventory_nodes boot_network_errors dhcp_range_slice dhcp_host_line kernel_args_list subnet_netmask \
-    ip_in_subnet nfs_export_identity nfs_client_errors; do
+    ip_in_subnet nfs_export_identity nfs_client_errors boot_image stable_bucket boot_policy_errors pinned_policy kconfig_unmet; do
   doc=$(ansible-doc -t filter "orionos.diskless.$filter")
   grep -q 'EXAMPLES' <<<"$doc" || { echo "ansible-doc: no docs for $filter" >&2; exit 1; }
 done
 listed=$(ansible-doc -t filter -l orionos.diskless | wc -l)
 echo "collection: ansible-doc documents $listed filters"
-for role in boot_server lab_hosts image_store nfs_server vrrp log_server; do
+for role in boot_server lab_hosts image_store nfs_server vrrp log_server lfs_sources lfs_toolchain lfs_system kernel \
+    initramfs image; do
   doc=$(ANSIBLE_NOCOLOR=1 ansible-doc -t role "orionos.diskless.$role")
   grep -qE 'ENTRY POINT: [*]?main' <<<"$doc" || { echo "ansible-doc: no role docs for $role" >&2; exit 1; }
 done

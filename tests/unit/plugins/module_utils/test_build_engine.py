@@ -232,7 +232,8 @@ def test_a_killed_build_resumes_at_the_package_that_was_running(tmp_path, source
         "for pkg in p['packages']:\n"
         "    e.build_package(p, pkg['name'], b, s, context=c)\n")
     proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(profile), str(tmp_path / "build"),
-                             str(directory), json.dumps(context)], start_new_session=True)
+                             str(directory), json.dumps(context)], start_new_session=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline
