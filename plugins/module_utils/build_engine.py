@@ -225,6 +225,18 @@ def dependencies(profile):
     return deps
 
 
+def closure(profile, names):
+    """``names`` and every package they depend on, directly or not, in profile order."""
+    deps = dependencies(profile)
+    wanted, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(deps.get(name, []))
+    return [pkg["name"] for pkg in profile["packages"] if pkg["name"] in wanted]
+
+
 def package_keys(profile, context=None, inputs=None):
     """{name: key}. The key covers the recipe (not its description or SBU estimate),
     the profile's env and the build context, the package's own ``inputs`` (values

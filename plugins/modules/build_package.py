@@ -68,6 +68,13 @@ options:
         so a change rebuilds it and what depends on it, and its steps get them in their environment.
     type: dict
     default: {}
+  only:
+    description:
+      - With O(state=planned), only these packages and every package they depend on are listed, and only their
+        sources are returned. Empty means the whole profile.
+    type: list
+    elements: str
+    default: []
   jobs:
     description: Parallel make jobs (C(MAKEFLAGS=-j<jobs>)); not part of the keys. 0 means the number of CPUs.
     type: int
@@ -232,6 +239,7 @@ def main():
             sources=dict(type="path"),
             context=dict(type="dict", default={}),
             inputs=dict(type="dict", default={}),
+            only=dict(type="list", elements="str", default=[]),
             jobs=dict(type="int", default=0),
             user=dict(type="str"),
             keep_work=dict(type="bool", default=False),
@@ -252,6 +260,10 @@ def main():
             problems += engine.env_problems("inputs[%s]" % name, values)
     if p["jobs"] < 0:
         problems.append("jobs: %r must be 0 or more" % p["jobs"])
+    names = [pkg.get("name") for pkg in profile.get("packages") or [] if isinstance(pkg, dict)]
+    for name in p["only"]:
+        if name not in names:
+            problems.append("only: %r is not a package of profile %s" % (name, profile.get("profile")))
     if p["state"] == "built" and not problems and p["name"] not in [pkg["name"] for pkg in profile["packages"]]:
         problems.append("name: %r is not a package of profile %s" % (p["name"], profile.get("profile")))
     if problems:
@@ -260,11 +272,12 @@ def main():
     unit = engine.sbu_seconds(build_dir)
 
     if p["state"] == "planned":
+        selected = engine.closure(profile, p["only"]) if p["only"] else None
         try:
-            sources = engine.source_files(profile)
+            sources = engine.source_files(profile, selected)
         except engine.BuildError as exc:
             module.fail_json(msg="bad profile: " + "; ".join(exc.problems), problems=exc.problems)
-        rows = engine.plan(profile, build_dir, context, inputs=inputs)
+        rows = engine.plan(profile, build_dir, context, only=selected, inputs=inputs)
         pending = [row for row in rows if row["state"] == "pending"]
         remaining = round(sum(row["sbu"] for row in pending), 2)
         module.exit_json(changed=False, packages=rows, pending=len(pending), remaining_sbu=remaining,

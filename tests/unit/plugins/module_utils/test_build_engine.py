@@ -313,3 +313,10 @@ def test_the_sbu_is_shared_with_the_profiles_beside_it(tmp_path):
     assert engine.sbu_seconds(str(tmp_path / "lfs")) == 150.0
     assert engine.sbu_seconds(str(tmp_path / "minimal")) == 150.0
     assert engine.sbu_seconds(str(tmp_path / "x" / "y")) is None
+
+
+def test_closure_is_the_packages_and_what_they_depend_on(sources):
+    profile = profile_of(sources[1], gamma={"depends": ["alpha"]})
+    assert engine.closure(profile, ["gamma"]) == ["alpha", "gamma"]
+    assert engine.closure(profile, ["beta"]) == ["alpha", "beta"]
+    assert list(engine.source_files(profile, engine.closure(profile, ["gamma"]))) == ["alpha-1.0.tar.gz", "gamma-3.0.tar.gz"]
