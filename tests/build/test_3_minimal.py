@@ -1,0 +1,152 @@
+"""The minimal profile from sources to a published image, for real: killed
+midway and resumed, published and verified, unchanged on a second run, booted
+in QEMU, reproducible, and a dropped kernel option stops it before the kernel
+is compiled."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import AREA, STORE, env, playbook_args, recap, run_build, stamp, ROOT
+
+IMAGE_DIR = os.path.join(AREA, "out", "image")
+
+
+def sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def kill_build(proc):
+    """Kill ansible-playbook and the build it runs (the async job holding the area's lock)."""
+    with open(os.path.join(AREA, ".lock")) as handle:
+        pid = int(handle.read().strip())
+    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def built(mirror):
+    """A cold build, killed while busybox builds, then run again to the end."""
+    shutil.rmtree(AREA, ignore_errors=True)
+    shutil.rmtree(STORE, ignore_errors=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(playbook_args(), cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 1800
+    busybox_log = os.path.join(AREA, "logs", "busybox.log")
+    while not (os.path.exists(os.path.join(AREA, "stamps", "linux-headers.json")) and os.path.exists(busybox_log)
+               and os.path.getsize(busybox_log) > 2000):
+        assert proc.poll() is None, "the build ended before busybox was building"
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    kill_build(proc)
+    killed = {"musl": stamp("musl"), "linux-headers": stamp("linux-headers"),
+              "busybox_stamped": os.path.exists(os.path.join(AREA, "stamps", "busybox.json"))}
+    res = run_build()
+    print("\nminimal profile: %.0f s from sources to a published image (killed once, resumed)"
+          % (time.monotonic() - started))
+    assert res.returncode == 0, res.stdout[-5000:]
+    return {"killed": killed, "resumed": res}
+
+
+def test_a_killed_build_resumes_at_the_package_that_was_running(built):
+    killed = built["killed"]
+    assert killed["busybox_stamped"] is False
+    # The packages finished before the kill were not built again.
+    assert stamp("musl") == killed["musl"]
+    assert stamp("linux-headers") == killed["linux-headers"]
+    out = built["resumed"].stdout
+    assert "busybox-1.35.0 built in" in out
+    assert "musl-1.2.3 built in" not in out
+    for name in ("musl", "linux-headers", "busybox", "dropbear", "rootfs", "linux-config", "linux", "initramfs", "image"):
+        assert stamp(name)["name"] == name
+
+
+def test_the_image_is_published_with_a_manifest_that_verifies(built):
+    manifest = json.load(open(os.path.join(IMAGE_DIR, "manifest.json")))
+    version = manifest["version"]
+    assert version == "minimal-" + stamp("image")["key"][:12]
+    assert manifest["boot"] == {"kernel": "vmlinuz", "initramfs": "initramfs.img", "root": "root.squashfs"}
+    assert manifest["packages"]["busybox"] == "1.35.0" and manifest["packages"]["linux"] == "6.1.8"
+    assert manifest["build"]["host"] == "localhost"
+    published = os.path.join(STORE, "images", version)
+    for name, entry in manifest["files"].items():
+        assert sha256(os.path.join(published, name)) == entry["sha256"]
+    res = subprocess.run([os.path.join(os.path.dirname(__import__("sys").executable), "ansible"), "localhost",
+                          "-i", os.path.join(ROOT, "tests", "build", "inventory.yml"),
+                          "-m", "orionos.diskless.image", "-a", "root=%s state=verified" % STORE],
+                         cwd=ROOT, env=env(), capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and version in res.stdout, res.stdout[-2000:]
+
+
+def test_a_second_run_changes_nothing(built):
+    res = run_build()
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert recap(res.stdout)["localhost"]["changed"] == 0, res.stdout[-5000:]
+
+
+def test_the_kernel_and_initramfs_boot_in_qemu_with_network_and_the_root_image(built):
+    """TCG, -kernel/-initrd; the root image as a read-only virtio disk; QEMU's
+    user-mode network answers DHCP inside QEMU."""
+    started = time.monotonic()
+    res = subprocess.run(
+        ["timeout", "600", "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
+         "-kernel", os.path.join(IMAGE_DIR, "vmlinuz"), "-initrd", os.path.join(IMAGE_DIR, "initramfs.img"),
+         "-append", "console=ttyS0 panic=-1 orion.test=poweroff orion.testroot=/dev/vda",
+         "-drive", "file=%s,if=virtio,format=raw,readonly=on" % os.path.join(IMAGE_DIR, "root.squashfs"),
+         "-nic", "user,model=virtio-net-pci"],
+        capture_output=True, text=True, check=False)
+    console = res.stdout
+    print("\nQEMU boot to the marker: %.1f s" % (time.monotonic() - started))
+    marker = [line for line in console.splitlines() if "ORIONOS-INITRAMFS-OK" in line]
+    assert marker, console[-4000:]
+    assert "kernel=6.1.8" in marker[0]
+    assert "net=eth0=10.0.2.15/24" in marker[0], marker[0]
+    assert "root=hostname=orion-node init=yes dropbear=v2022.83" in marker[0], marker[0]
+
+
+def test_building_the_image_twice_from_the_same_root_gives_the_same_bytes(built):
+    before = {name: sha256(os.path.join(IMAGE_DIR, name)) for name in ("root.squashfs", "initramfs.img")}
+    for name in ("image", "initramfs"):
+        os.unlink(os.path.join(AREA, "stamps", name + ".json"))
+    res = run_build()
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert "image-1 built in" in res.stdout and "initramfs-1 built in" in res.stdout
+    after = {name: sha256(os.path.join(IMAGE_DIR, name)) for name in ("root.squashfs", "initramfs.img")}
+    assert after == before
+    # Same key, same version, same files: the published image is unchanged.
+    version = json.load(open(os.path.join(IMAGE_DIR, "manifest.json")))["version"]
+    published = os.path.join(STORE, "images", version)
+    assert sha256(os.path.join(published, "root.squashfs")) == before["root.squashfs"]
+
+
+def test_the_build_writes_its_sbu_report(built):
+    table = json.load(open(os.path.join(AREA, "report", "sbu.json")))
+    rows = {row["name"]: row for row in table["packages"]}
+    assert rows["busybox"]["state"] == "built" and rows["busybox"]["seconds"] > 0
+    assert table["total_seconds"] >= sum(row["seconds"] for row in table["packages"]) - 0.5
+    text = open(os.path.join(AREA, "report", "sbu.txt")).read()
+    assert "busybox" in text and "total" in text
+    print("\n" + text)
+
+
+def test_a_kernel_option_that_does_not_exist_stops_before_the_kernel_is_compiled(built):
+    linux = stamp("linux")
+    res = run_build("-e", json.dumps({"kernel_extra_fragments": {"bogus": "CONFIG_ORION_NO_SUCH_OPTION=y"}}))
+    assert res.returncode != 0
+    assert ("fragment 51-bogus.config: CONFIG_ORION_NO_SUCH_OPTION=y was dropped; the final configuration has it unset"
+            in res.stdout), res.stdout[-3000:]
+    # The kernel itself was not built again.
+    assert stamp("linux") == linux
+    assert "linux-6.1.8 built in" not in res.stdout
