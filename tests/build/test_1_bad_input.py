@@ -5,7 +5,6 @@ import os
 import re
 import shutil
 
-import pytest
 import yaml
 
 from conftest import ROOT, WORK, run_build
