@@ -343,18 +343,23 @@ class BuildLock:
         return False
 
 
-def step_environment(profile, pkg, context, src_dir, inputs=None):
+def step_environment(profile, pkg, context, src_dir, inputs=None, key=""):
     """The whole environment of a step: a clean base, the context, the package's
     inputs, the profile's and the recipe's env. A value of the profile's or the
     recipe's env may refer to a variable set before it as ``${NAME}``
-    (``PATH: ${LFS}/tools/bin:/usr/bin``)."""
+    (``PATH: ${LFS}/tools/bin:/usr/bin``). The step also learns the profile's
+    name, the package's name, version and key, and its source tree
+    (``ORION_PROFILE``, ``ORION_PACKAGE``, ``ORION_VERSION``, ``ORION_KEY``,
+    ``ORION_SRC``)."""
     env = dict(BASE_ENV)
-    for key, value in list((context or {}).items()) + list(((inputs or {}).get(pkg["name"]) or {}).items()):
-        env[key] = str(value)
-    for key, value in list((profile.get("env") or {}).items()) + list((pkg.get("env") or {}).items()):
-        env[key] = string.Template(str(value)).safe_substitute(env)
+    for name, value in list((context or {}).items()) + list(((inputs or {}).get(pkg["name"]) or {}).items()):
+        env[name] = str(value)
+    for name, value in list((profile.get("env") or {}).items()) + list((pkg.get("env") or {}).items()):
+        env[name] = string.Template(str(value)).safe_substitute(env)
+    env["ORION_PROFILE"] = profile.get("profile", "")
     env["ORION_PACKAGE"] = pkg["name"]
     env["ORION_VERSION"] = pkg["version"]
+    env["ORION_KEY"] = key
     env["ORION_SRC"] = src_dir
     return env
 
@@ -487,7 +492,8 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
                     raise BuildError("package %s: patch %s does not apply" % (name, patch["file"]),
                                      package=name, log=log_path, log_tail=tail(log_path))
             _chown_tree(work, ids)
-            env = step_environment(profile, pkg, dict(context or {}, ORION_SOURCES=sources_dir), work, inputs)
+            env = step_environment(profile, pkg, dict(context or {}, ORION_SOURCES=sources_dir), work, inputs,
+                                   key=key)
             env.setdefault("MAKEFLAGS", "-j%d" % jobs)
             if ids:
                 env["HOME"] = ids[2]

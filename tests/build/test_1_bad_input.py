@@ -1,5 +1,6 @@
 """Bad build input stops before anything is built, naming what is wrong: a wrong
-sha256, a missing source, a missing host tool, a bad recipe."""
+sha256, a missing source, a missing host tool, a bad recipe, a compressor the
+image format does not have."""
 
 import os
 import re
@@ -91,4 +92,13 @@ def test_a_bad_recipe_names_package_and_field(tmp_path, mirror):
                  "package dropbear: unknown step 'compile'",
                  "package linux-headers: depends on 'dropbear', which is not a package before it"):
         assert text in res.stdout, res.stdout[-3000:]
+    assert not os.path.exists(base + "/build/minimal")
+
+
+def test_a_compressor_of_another_image_format_is_named(mirror):
+    base = fresh("compressor")
+    res = run_build("-e", '{"image_format": "erofs", "image_compression": "xz"}',
+                    build_dir=base + "/build", cache=base + "/cache", store=base + "/store")
+    assert res.returncode != 0
+    assert "image_compression xz is not one of lz4hc, lz4 (the compressors of erofs)" in res.stdout, res.stdout[-3000:]
     assert not os.path.exists(base + "/build/minimal")

@@ -96,24 +96,29 @@ def test_a_second_run_changes_nothing(built):
     assert recap(res.stdout)["localhost"]["changed"] == 0, res.stdout[-5000:]
 
 
-def test_the_kernel_and_initramfs_boot_in_qemu_with_network_and_the_root_image(built):
+def boot(root_file):
     """TCG, -kernel/-initrd; the root image as a read-only virtio disk; QEMU's
-    user-mode network answers DHCP inside QEMU."""
+    user-mode network answers DHCP inside QEMU. Returns the marker line and the console."""
     started = time.monotonic()
     res = subprocess.run(
         ["timeout", "600", "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
          "-kernel", os.path.join(IMAGE_DIR, "vmlinuz"), "-initrd", os.path.join(IMAGE_DIR, "initramfs.img"),
          "-append", "console=ttyS0 panic=-1 orion.test=poweroff orion.testroot=/dev/vda",
-         "-drive", "file=%s,if=virtio,format=raw,readonly=on" % os.path.join(IMAGE_DIR, "root.squashfs"),
+         "-drive", "file=%s,if=virtio,format=raw,readonly=on" % os.path.join(IMAGE_DIR, root_file),
          "-nic", "user,model=virtio-net-pci"],
         capture_output=True, text=True, check=False)
     console = res.stdout
-    print("\nQEMU boot to the marker: %.1f s" % (time.monotonic() - started))
+    print("\nQEMU boot to the marker (%s): %.1f s" % (root_file, time.monotonic() - started))
     marker = [line for line in console.splitlines() if "ORIONOS-INITRAMFS-OK" in line]
     assert marker, console[-4000:]
     assert "kernel=6.1.8" in marker[0]
     assert "net=eth0=10.0.2.15/24" in marker[0], marker[0]
     assert "root=hostname=orion-node init=yes dropbear=v2022.83" in marker[0], marker[0]
+    return marker[0], console
+
+
+def test_the_kernel_and_initramfs_boot_in_qemu_with_network_and_the_root_image(built):
+    boot("root.squashfs")
 
 
 def test_building_the_image_twice_from_the_same_root_gives_the_same_bytes(built):
@@ -122,13 +127,45 @@ def test_building_the_image_twice_from_the_same_root_gives_the_same_bytes(built)
         os.unlink(os.path.join(AREA, "stamps", name + ".json"))
     res = run_build()
     assert res.returncode == 0, res.stdout[-3000:]
-    assert "image-1 built in" in res.stdout and "initramfs-1 built in" in res.stdout
+    assert "image-2 built in" in res.stdout and "initramfs-1 built in" in res.stdout
     after = {name: sha256(os.path.join(IMAGE_DIR, name)) for name in ("root.squashfs", "initramfs.img")}
     assert after == before
     # Same key, same version, same files: the published image is unchanged.
     version = json.load(open(os.path.join(IMAGE_DIR, "manifest.json")))["version"]
     published = os.path.join(STORE, "images", version)
     assert sha256(os.path.join(published, "root.squashfs")) == before["root.squashfs"]
+
+
+def name_based_uuid(version):
+    """The UUID the image recipe derives from a version: the sha256 of
+    "orionos image <version>" shaped as a name-based (version 5) UUID."""
+    digest = hashlib.sha256(("orionos image " + version).encode()).hexdigest()
+    variant = "%x" % ((int(digest[16], 16) & 3) | 8)
+    return "%s-%s-5%s-%s%s-%s" % (digest[:8], digest[8:12], digest[13:16], variant, digest[17:20], digest[20:32])
+
+
+def test_an_erofs_image_carries_the_uuid_of_its_version_rebuilds_identically_and_boots(built):
+    erofs = json.dumps({"image_format": "erofs"})
+    res = run_build("-e", erofs)
+    assert res.returncode == 0, res.stdout[-3000:]
+    manifest = json.load(open(os.path.join(IMAGE_DIR, "manifest.json")))
+    version = manifest["version"]
+    # Only the image was built again (the format is an input of the image alone).
+    assert "image-2 built in" in res.stdout and "initramfs-1 built in" not in res.stdout
+    assert version == "minimal-" + stamp("image")["key"][:12]
+    assert manifest["boot"]["root"] == "root.erofs"
+    assert manifest["root"] == {"format": "erofs", "compression": "lz4hc", "uuid": name_based_uuid(version)}
+    blkid = subprocess.run(["blkid", "-o", "export", os.path.join(IMAGE_DIR, "root.erofs")],
+                           capture_output=True, text=True, check=True).stdout
+    assert "TYPE=erofs" in blkid and "UUID=%s" % name_based_uuid(version) in blkid, blkid
+    first = sha256(os.path.join(IMAGE_DIR, "root.erofs"))
+    assert sha256(os.path.join(STORE, "images", version, "root.erofs")) == first
+    os.unlink(os.path.join(AREA, "stamps", "image.json"))
+    res = run_build("-e", erofs)
+    assert res.returncode == 0 and "image-2 built in" in res.stdout, res.stdout[-3000:]
+    assert sha256(os.path.join(IMAGE_DIR, "root.erofs")) == first
+    _, console = boot("root.erofs")
+    assert "erofs: (device vda): mounted" in console, console[-4000:]
 
 
 def test_the_build_writes_its_sbu_report(built):

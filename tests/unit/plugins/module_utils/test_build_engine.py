@@ -296,6 +296,15 @@ def test_inputs_key_one_package_and_its_dependents_and_reach_its_steps(tmp_path,
     assert (tmp_path / "rootfs.alpha").read_text() == "abc\n"
 
 
+def test_a_step_knows_its_profile_package_and_key(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas, alpha={"steps": {"build": 'echo "$ORION_PROFILE $ORION_PACKAGE $ORION_KEY" > "$ORION_ROOTFS.id"'}})
+    context = {"ORION_ROOTFS": str(tmp_path / "rootfs")}
+    result = engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory), context=context)
+    assert (tmp_path / "rootfs.id").read_text() == "test alpha %s\n" % result["key"]
+    assert result["key"] == engine.package_keys(profile, context)["alpha"]
+
+
 def test_env_values_refer_to_earlier_variables():
     profile = {"profile": "p", "env": {"PATH": "${LFS}/tools/bin:/usr/bin", "CONFIG_SITE": "${LFS}/usr/share/config.site"},
                "packages": []}
