@@ -18,7 +18,13 @@ is a recipe:
   user, in a clean environment;
 * ``depends``: the packages whose results it builds with. When omitted, it
   depends on every package before it (the LFS chain, where each package is
-  built with the tools the previous ones installed).
+  built with the tools the previous ones installed);
+* ``chroot``: true to build inside the new system (LFS chapters 7 and 8):
+  the root is the context variable the profile's ``chroot_root`` names, the
+  source tree and the sources are put under ``/orion-build`` in it, the kernel's
+  virtual file systems are mounted for the package and unmounted after it
+  whatever happens, and the steps run there as root with only ``PATH``,
+  ``HOME``, ``TERM``, the inputs and the recipe's own env.
 
 Every package has a key: the sha256 of its recipe, the profile's build
 context, and the keys of what it depends on. A package is built only when
@@ -47,10 +53,10 @@ FORMAT = 1
 STEP_NAMES = ("prepare", "configure", "build", "check", "install", "finish")
 STAGES = ("sources", "toolchain", "temporary", "system", "kernel", "initramfs", "image")
 PACKAGE_KEYS = ("name", "version", "stage", "sbu", "sources", "patches", "steps", "depends",
-                "env", "unpack", "description", "provides")
+                "env", "unpack", "description", "provides", "chroot")
 FILE_KEYS = ("file", "sha256", "path")
 PROFILE_KEYS = ("profile", "description", "env", "sbu_reference", "packages", "mirrors", "host_tools",
-                "host_packages", "disk_mb")
+                "host_packages", "disk_mb", "chroot_root")
 LOG_TAIL_LINES = 25
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,63}\Z")
@@ -62,6 +68,10 @@ _ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}\Z")
 # The environment a step starts from; everything else of the caller's is dropped.
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
             "LC_ALL": "POSIX", "TERM": "dumb"}
+# Inside the chroot (the book's chapter 7.4 environment).
+CHROOT_ENV = {"HOME": "/root", "PATH": "/usr/bin:/usr/sbin", "LC_ALL": "POSIX", "TERM": "dumb"}
+# Where a chroot package's tree and sources go, inside the chroot.
+CHROOT_DIR = "/orion-build"
 
 
 class BuildError(Exception):
@@ -166,8 +176,9 @@ def validate_package(pkg, index, earlier):
             for dep in depends:
                 if dep not in earlier:
                     problems.append("%s: depends on %r, which is not a package before it" % (where, dep))
-    if not isinstance(pkg.get("unpack", True), bool):
-        problems.append("%s: unpack must be true or false, got %r" % (where, pkg.get("unpack")))
+    for flag in ("unpack", "chroot"):
+        if not isinstance(pkg.get(flag, flag == "unpack"), bool):
+            problems.append("%s: %s must be true or false, got %r" % (where, flag, pkg.get(flag)))
     problems += env_problems(where, pkg.get("env"))
     return problems
 
@@ -190,6 +201,13 @@ def validate_profile(profile):
         if name in seen:
             problems.append("package %s: the name is used twice" % name)
         seen.append(name)
+    root = profile.get("chroot_root")
+    if root is not None and not (isinstance(root, str) and _ENV_RE.match(root)):
+        problems.append("profile: chroot_root %r is not a variable name" % (root,))
+    for pkg in packages:
+        if isinstance(pkg, dict) and pkg.get("chroot") is True and root is None:
+            problems.append("package %s: chroot needs the profile's chroot_root (the variable holding the root)"
+                            % pkg.get("name"))
     ref = profile.get("sbu_reference")
     if ref is not None and ref not in seen:
         problems.append("profile: sbu_reference %r is not a package of the profile" % (ref,))
@@ -364,6 +382,122 @@ def step_environment(profile, pkg, context, src_dir, inputs=None, key=""):
     return env
 
 
+def chroot_environment(pkg, src_dir, inputs=None, key="", profile_name=""):
+    """The environment of a step inside the chroot: the book's clean one, the
+    package's inputs, the recipe's env (not the profile's, which is the host's
+    cross build) and what the step should know of itself."""
+    env = dict(CHROOT_ENV)
+    for name, value in ((inputs or {}).get(pkg["name"]) or {}).items():
+        env[name] = str(value)
+    for name, value in (pkg.get("env") or {}).items():
+        env[name] = string.Template(str(value)).safe_substitute(env)
+    env.update(ORION_PROFILE=profile_name, ORION_PACKAGE=pkg["name"], ORION_VERSION=pkg["version"], ORION_KEY=key,
+               ORION_SRC=src_dir, ORION_SOURCES=CHROOT_DIR + "/sources")
+    return env
+
+
+def _unescape_mount(path):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+def mounts_under(root):
+    """The mount points strictly below ``root``, in the order they were mounted."""
+    root = os.path.realpath(root).rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            point = _unescape_mount(line.split()[4])
+            if point.startswith(root + "/"):
+                found.append(point)
+    return found
+
+
+# The book's chapter 7.3: /dev and /dev/pts from the host, proc, sysfs, a tmpfs
+# on /run and on /dev/shm. Each bind is made private at once, so nothing
+# mounted below it inside the chroot shows up in the host's /dev.
+CHROOT_MOUNTS = (
+    ("dev", ["--bind", "/dev"], True),
+    ("dev/pts", ["--bind", "/dev/pts"], True),
+    ("proc", ["-t", "proc", "proc"], False),
+    ("sys", ["-t", "sysfs", "sysfs"], False),
+    ("run", ["-t", "tmpfs", "tmpfs"], False),
+    ("dev/shm", ["-t", "tmpfs", "-o", "nosuid,nodev", "tmpfs"], False),
+)
+
+
+def chroot_unmount(root):
+    """Unmount everything below ``root``, deepest first (lazily when busy);
+    returns the mount points that were there."""
+    points = mounts_under(root)
+    for point in sorted(points, key=lambda p: (p.count("/"), points.index(p)), reverse=True):
+        if subprocess.run(["umount", point], capture_output=True, check=False).returncode:
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    left = mounts_under(root)
+    if left:
+        raise BuildError("cannot unmount %s" % ", ".join(left), problems=["chroot: %s still mounted" % p for p in left])
+    return points
+
+
+def chroot_mount(root):
+    """Mount the virtual file systems into ``root`` (those not mounted yet)."""
+    root = os.path.realpath(root)
+    for sub_dir, args, private in CHROOT_MOUNTS:
+        target = os.path.join(root, sub_dir)
+        if os.path.islink(target):
+            # The book: a /dev/shm that is a link gets the directory it points to.
+            os.makedirs(os.path.join(root, os.readlink(target).lstrip("/")), exist_ok=True)
+            continue
+        if target in mounts_under(root):
+            continue
+        os.makedirs(target, exist_ok=True)
+        proc = subprocess.run(["mount"] + args + [target], capture_output=True, text=True, check=False)
+        if proc.returncode:
+            chroot_unmount(root)
+            raise BuildError("cannot mount %s: %s" % (target, proc.stderr.strip()),
+                             problems=["chroot: mount of %s failed" % target])
+        if private:
+            subprocess.run(["mount", "--make-private", target], capture_output=True, check=False)
+
+
+class ChrootMounts:
+    """The virtual file systems of a chroot for the time of one package,
+    unmounted when it ends, whether it succeeded, failed or was interrupted."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def __enter__(self):
+        chroot_mount(self.root)
+        return self
+
+    def __exit__(self, *exc):
+        chroot_unmount(self.root)
+        return False
+
+
+class _NoMounts:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _copy_sources(pkg, sources_dir, dest):
+    """The package's sources and patches where the chroot sees them (a hard link when possible)."""
+    os.makedirs(dest, exist_ok=True)
+    for entry in (pkg.get("sources") or []) + (pkg.get("patches") or []):
+        target = os.path.join(dest, entry["file"])
+        if os.path.exists(target):
+            if sha256_file(target) == entry["sha256"]:
+                continue
+            os.unlink(target)
+        try:
+            os.link(os.path.join(sources_dir, entry["file"]), target)
+        except OSError:
+            shutil.copyfile(os.path.join(sources_dir, entry["file"]), target)
+
+
 def tail(path, lines=LOG_TAIL_LINES):
     try:
         with open(path, "rb") as handle:
@@ -420,13 +554,19 @@ def _unpack(archive, dest):
         os.rmdir(inner)
 
 
-def _run_step(log, text, cwd, env, ids):
+def _run_step(log, text, cwd, env, ids, chroot=None):
     # No command hashing (set +h), as the book's build environment: a tool
     # installed by an earlier step is found at once.
     script = "set +h -o errexit -o nounset -o pipefail\n" + text
     log.write(("\n==== %s\n" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())).encode())
     log.flush()
-    proc = subprocess.run(["/bin/bash", "-c", script], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    if chroot:
+        # The chroot's own bash, in the package's tree as the chroot sees it.
+        args = ["chroot", chroot, "/bin/bash", "-c", 'cd "$ORION_SRC"\n' + script]
+        cwd = "/"
+    else:
+        args = ["/bin/bash", "-c", script]
+    proc = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           stdout=log, stderr=subprocess.STDOUT,
                           preexec_fn=_preexec(ids), check=False)
     return proc.returncode
@@ -455,12 +595,22 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
         raise BuildError("package %s: %s not built yet (build the profile in order)" % (name, ", ".join(missing)),
                          problems=["package %s: depends on %s, not built" % (name, ", ".join(missing))],
                          package=name)
-    ids = _user_ids(user)
+    chroot = None
+    if pkg.get("chroot"):
+        chroot = (context or {}).get(profile.get("chroot_root") or "")
+        if not chroot or not os.path.isfile(os.path.join(chroot, "bin", "bash")):
+            raise BuildError("package %s: the chroot %s (%s) has no /bin/bash yet"
+                             % (name, chroot, profile.get("chroot_root")),
+                             problems=["package %s: chroot %s not ready" % (name, chroot)], package=name)
+    ids = None if chroot else _user_ids(user)
     with BuildLock(build_dir):
         # An old stamp with another key goes first: nothing may look built while it is rebuilt.
         if os.path.exists(stamp_path(build_dir, name)):
             os.unlink(stamp_path(build_dir, name))
-        work = os.path.join(build_dir, "work", name)
+        if chroot:
+            work = os.path.join(chroot, CHROOT_DIR.lstrip("/"), "work", name)
+        else:
+            work = os.path.join(build_dir, "work", name)
         shutil.rmtree(work, ignore_errors=True)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         start = now()
@@ -492,23 +642,29 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
                     raise BuildError("package %s: patch %s does not apply" % (name, patch["file"]),
                                      package=name, log=log_path, log_tail=tail(log_path))
             _chown_tree(work, ids)
-            env = step_environment(profile, pkg, dict(context or {}, ORION_SOURCES=sources_dir), work, inputs,
-                                   key=key)
+            if chroot:
+                _copy_sources(pkg, sources_dir, os.path.join(chroot, CHROOT_DIR.lstrip("/"), "sources"))
+                env = chroot_environment(pkg, "%s/work/%s" % (CHROOT_DIR, name), inputs, key,
+                                         profile.get("profile", ""))
+            else:
+                env = step_environment(profile, pkg, dict(context or {}, ORION_SOURCES=sources_dir), work, inputs,
+                                       key=key)
             env.setdefault("MAKEFLAGS", "-j%d" % jobs)
             if ids:
                 env["HOME"] = ids[2]
-            for step in STEP_NAMES:
-                text = (pkg.get("steps") or {}).get(step)
-                if not text:
-                    continue
-                log.write(("==== step %s\n" % step).encode())
-                code = _run_step(log, text, work, env, ids)
-                if code:
-                    log.write(("==== step %s failed with exit code %d\n" % (step, code)).encode())
-                    log.flush()
-                    raise BuildError("package %s %s: step %s failed with exit code %d (log %s)"
-                                     % (name, pkg["version"], step, code, log_path),
-                                     package=name, log=log_path, log_tail=tail(log_path))
+            with (ChrootMounts(chroot) if chroot else _NoMounts()):
+                for step in STEP_NAMES:
+                    text = (pkg.get("steps") or {}).get(step)
+                    if not text:
+                        continue
+                    log.write(("==== step %s\n" % step).encode())
+                    code = _run_step(log, text, work, env, ids, chroot=chroot)
+                    if code:
+                        log.write(("==== step %s failed with exit code %d\n" % (step, code)).encode())
+                        log.flush()
+                        raise BuildError("package %s %s: step %s failed with exit code %d (log %s)"
+                                         % (name, pkg["version"], step, code, log_path),
+                                         package=name, log=log_path, log_tail=tail(log_path))
             seconds = round(now() - start, 1)
             log.write(("==== done in %.1f s\n" % seconds).encode())
         stamp = {"format": FORMAT, "name": name, "version": pkg["version"], "key": key,

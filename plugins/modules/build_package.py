@@ -34,7 +34,11 @@ options:
         C(env), C(description) and C(sbu_reference) (the package whose build time is 1 SBU).
       - A recipe has C(name), C(version), C(stage), C(sbu), C(steps) (C(prepare), C(configure), C(build),
         C(check), C(install), C(finish)) and optionally C(sources) and C(patches) (lists of C(file) and
-        C(sha256)), C(depends), C(env), C(unpack) and C(description).
+        C(sha256)), C(depends), C(env), C(unpack), C(chroot) and C(description).
+      - A package with C(chroot) true is built inside the new system, the directory in the context variable
+        the profile's C(chroot_root) names, as root, with the kernel's virtual file systems mounted for its
+        time (C(/dev), C(/dev/pts), C(/proc), C(/sys), C(/run), C(/dev/shm)) and unmounted after it, whether
+        it succeeded or failed.
     type: dict
     required: true
   state:
@@ -42,8 +46,11 @@ options:
       - V(planned) lists the packages and fails on a bad profile. Never a change.
       - V(built) builds O(name).
       - V(reported) writes O(report) (JSON) and the same table as text beside it (C(.txt)).
+      - V(unmounted) unmounts every file system mounted below the profile's chroot (the context variable its
+        C(chroot_root) names), deepest first; for an C(always) section after a build, since a build killed by
+        its async timeout cannot unmount what it mounted. Nothing mounted is no change.
     type: str
-    choices: [planned, built, reported]
+    choices: [planned, built, reported, unmounted]
     default: planned
   name:
     description: The package to build; required with O(state=built).
@@ -127,6 +134,14 @@ EXAMPLES = r"""
   loop: "{{ build_plan.packages }}"
   async: 7200
   poll: 10
+
+- name: Leave nothing mounted in the chroot, whatever happened to the build
+  orionos.diskless.build_package:
+    profile: "{{ profile }}"
+    state: unmounted
+    build_dir: /var/tmp/orion-build/lfs
+    context:
+      LFS: /var/tmp/orion-build/lfs/lfs
 """
 
 RETURN = r"""
@@ -186,6 +201,12 @@ table:
   description: With V(reported), the SBU table.
   returned: when O(state=reported)
   type: dict
+unmounted:
+  description: With V(unmounted), the mount points that were unmounted (or would be, in check mode).
+  returned: when O(state=unmounted)
+  type: list
+  elements: str
+  sample: [/var/tmp/orion-build/lfs/lfs/dev/shm, /var/tmp/orion-build/lfs/lfs/dev/pts]
 """
 
 import json
@@ -233,7 +254,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             profile=dict(type="dict", required=True),
-            state=dict(type="str", choices=["planned", "built", "reported"], default="planned"),
+            state=dict(type="str", choices=["planned", "built", "reported", "unmounted"], default="planned"),
             name=dict(type="str"),
             build_dir=dict(type="path", required=True),
             sources=dict(type="path"),
@@ -283,6 +304,20 @@ def main():
         module.exit_json(changed=False, packages=rows, pending=len(pending), remaining_sbu=remaining,
                          sbu_seconds=unit, sources=sources,
                          msg="%d of %d packages to build, %.1f SBU by the recipes" % (len(pending), len(rows), remaining))
+
+    if p["state"] == "unmounted":
+        root = context.get(profile.get("chroot_root") or "")
+        if not root:
+            module.exit_json(changed=False, unmounted=[], msg="profile %s has no chroot" % profile.get("profile"))
+        points = engine.mounts_under(root)
+        if points and not module.check_mode:
+            try:
+                engine.chroot_unmount(root)
+            except engine.BuildError as exc:
+                module.fail_json(msg=str(exc), problems=exc.problems)
+        module.exit_json(changed=bool(points), unmounted=points,
+                         diff={"before": "".join(point + "\n" for point in points), "after": ""},
+                         msg="%d file systems unmounted below %s" % (len(points), root))
 
     if p["state"] == "reported":
         table = engine.report(profile, build_dir, context, inputs=inputs)

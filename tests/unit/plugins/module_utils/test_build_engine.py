@@ -9,6 +9,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -329,3 +331,96 @@ def test_closure_is_the_packages_and_what_they_depend_on(sources):
     assert engine.closure(profile, ["gamma"]) == ["alpha", "gamma"]
     assert engine.closure(profile, ["beta"]) == ["alpha", "beta"]
     assert list(engine.source_files(profile, engine.closure(profile, ["gamma"]))) == ["alpha-1.0.tar.gz", "gamma-3.0.tar.gz"]
+
+
+def tiny_root(path):
+    """A root a chroot can run: bash and the libraries it links with, copied from the host."""
+    libs = subprocess.run(["ldd", "/bin/bash"], capture_output=True, text=True, check=True).stdout
+    for binary in ["/bin/bash"] + re.findall(r"(/\S+\.so[.\d]*)", libs):
+        target = path / binary.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.realpath(binary), target)
+    return path
+
+
+def chroot_profile(shas, steps):
+    profile = profile_of(shas)
+    profile["chroot_root"] = "LFS"
+    profile["packages"][1].update(chroot=True, steps=steps)
+    return profile
+
+
+def test_a_chroot_package_builds_inside_the_root_with_the_virtual_file_systems(tmp_path, sources):
+    directory, shas = sources
+    root = tiny_root(tmp_path / "lfs")
+    steps = {"build": 'read -r line < hello.txt; echo "$line $PWD $ORION_SOURCES $PATH $HOME" > /built.txt',
+             "install": "[ -e /proc/self/status ] && [ -c /dev/null ] && [ -d /sys/kernel ] && echo mounted > /vfs.txt"}
+    profile = chroot_profile(shas, steps)
+    context = {"LFS": str(root), "ORION_ROOTFS": str(tmp_path / "rootfs")}
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory), context=context)
+    result = engine.build_package(profile, "beta", str(tmp_path / "build"), str(directory), context=context)
+    assert result["changed"] is True
+    assert (root / "built.txt").read_text() == "beta /orion-build/work/beta /orion-build/sources /usr/bin:/usr/sbin /root\n"
+    assert (root / "vfs.txt").read_text() == "mounted\n"
+    assert (root / "orion-build" / "sources" / "beta-2.0.tar.gz").is_file()
+    # Unmounted once the package is built; the tree is gone, the stamp is there.
+    assert engine.mounts_under(str(root)) == []
+    assert not (root / "orion-build" / "work" / "beta").exists()
+    assert engine.read_stamp(str(tmp_path / "build"), "beta")["key"] == result["key"]
+
+
+def test_a_failing_chroot_package_leaves_nothing_mounted_and_no_stamp(tmp_path, sources):
+    directory, shas = sources
+    root = tiny_root(tmp_path / "lfs")
+    profile = chroot_profile(shas, {"build": "echo half > /half.txt; exit 7"})
+    context = {"LFS": str(root), "ORION_ROOTFS": str(tmp_path / "rootfs")}
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory), context=context)
+    with pytest.raises(engine.BuildError) as failure:
+        engine.build_package(profile, "beta", str(tmp_path / "build"), str(directory), context=context)
+    assert "package beta 2.0: step build failed with exit code 7" in str(failure.value)
+    assert (root / "half.txt").exists()
+    assert engine.mounts_under(str(root)) == []
+    assert engine.read_stamp(str(tmp_path / "build"), "beta") is None
+
+
+def test_mounts_left_by_a_killed_build_are_taken_over_and_unmounted(tmp_path):
+    def host_dev_mounts():
+        return sorted(line.split()[4] for line in open("/proc/self/mountinfo")
+                      if line.split()[4] == "/dev" or line.split()[4].startswith("/dev/"))
+
+    root = tiny_root(tmp_path / "lfs")
+    before = host_dev_mounts()
+    engine.chroot_mount(str(root))
+    points = engine.mounts_under(str(root))
+    assert [p[len(str(root)):] for p in points] == ["/dev", "/dev/pts", "/proc", "/sys", "/run", "/dev/shm"]
+    # A second mount (the next run) mounts nothing twice.
+    engine.chroot_mount(str(root))
+    assert engine.mounts_under(str(root)) == points
+    # Nothing mounted inside the chroot's /dev (its /dev/shm) reaches the host's.
+    assert host_dev_mounts() == before
+    assert sorted(engine.chroot_unmount(str(root))) == sorted(points)
+    assert engine.mounts_under(str(root)) == []
+
+
+def test_chroot_recipes_are_checked(sources):
+    profile = profile_of(sources[1])
+    profile["packages"][1]["chroot"] = "yes"
+    problems = engine.validate_profile(profile)
+    assert "package beta: chroot must be true or false, got 'yes'" in problems
+    profile["packages"][1]["chroot"] = True
+    assert ("package beta: chroot needs the profile's chroot_root (the variable holding the root)"
+            in engine.validate_profile(profile))
+    profile["chroot_root"] = "lfs root"
+    assert "profile: chroot_root 'lfs root' is not a variable name" in engine.validate_profile(profile)
+
+
+def test_a_chroot_without_a_shell_is_refused_before_anything_runs(tmp_path, sources):
+    directory, shas = sources
+    profile = chroot_profile(shas, {"build": "true"})
+    (tmp_path / "empty").mkdir()
+    context = {"LFS": str(tmp_path / "empty"), "ORION_ROOTFS": str(tmp_path / "rootfs")}
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory), context=context)
+    with pytest.raises(engine.BuildError) as failure:
+        engine.build_package(profile, "beta", str(tmp_path / "build"), str(directory), context=context)
+    assert "has no /bin/bash yet" in str(failure.value)
+    assert engine.mounts_under(str(tmp_path / "empty")) == []
