@@ -14,6 +14,7 @@ PACKAGES=(
   podman runc netavark aardvark-dns iptables debootstrap
   qemu-system-x86 ipxe-qemu ipxe ovmf
   busybox curl tftp-hpa iproute2 make rsync git python3-venv shellcheck
+  openssh-client e2fsprogs
 )
 
 missing=()
