@@ -424,3 +424,20 @@ def test_a_chroot_without_a_shell_is_refused_before_anything_runs(tmp_path, sour
         engine.build_package(profile, "beta", str(tmp_path / "build"), str(directory), context=context)
     assert "has no /bin/bash yet" in str(failure.value)
     assert engine.mounts_under(str(tmp_path / "empty")) == []
+
+
+RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles", "lfs_sources", "files",
+                       "recipes")
+
+
+@pytest.mark.parametrize("profile_file", sorted(name for name in os.listdir(RECIPES) if name.endswith(".yml")))
+def test_every_shipped_profile_is_valid_and_names_each_package_once(profile_file):
+    import yaml  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(RECIPES, profile_file)) as handle:
+        profile = yaml.safe_load(handle)
+    assert engine.validate_profile(profile) == []
+    names = [package["name"] for package in profile["packages"]]
+    assert len(names) == len(set(names))
+    for package in profile["packages"]:
+        for source in package.get("sources", []):
+            assert re.match(r"^[0-9a-f]{64}\Z", source["sha256"]), (package["name"], source["file"])
