@@ -137,6 +137,11 @@ def test_advert_interval_the_vrrp_version_cannot_carry_is_refused(tmp_path):
     assert_refused(res, "vrrp_advert_int 0.5 is not allowed with vrrp_version 2")
 
 
+def test_dhcp_on_a_floating_address_without_one_is_refused(tmp_path):
+    res = run(tmp_path, server_vars={"orion_dhcp_on_vip": True})
+    assert_refused(res, "orion_dhcp_on_vip: true needs orion_vip")
+
+
 def test_export_subnet_without_nodes_is_refused(tmp_path):
     res = run(tmp_path, server_vars={"orion_nfs_clients": ["127.0.0.0/24", "10.99.0.0/24"]})
     assert_refused(res, "nfs_server_clients entry 10.99.0.0/24 contains none of the nodes' addresses")
