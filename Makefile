@@ -50,7 +50,10 @@ SOURCES ?= /var/cache/orion/debian-sources
 sources:
 	bash tests/rig/debian-sources.sh $(SOURCES)
 
-test: lint units collection integration build-test molecule
+# Two lanes (tests/rig/run-tests.sh): the build from source in the background
+# at a lower priority, everything else in the foreground.
+test: host venv images sources
+	bash tests/rig/run-tests.sh "$(MAKE)"
 	@echo "make test: all checks passed"
 
 lint: yamllint ansible-lint sanity

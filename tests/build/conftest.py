@@ -38,7 +38,7 @@ def env():
                 ANSIBLE_NOCOLOR="1")
 
 
-def run_build(*extra, timeout=3000, **kw):
+def run_build(*extra, timeout=4800, **kw):
     return subprocess.run(playbook_args(*extra, **kw), cwd=ROOT, env=env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
 

@@ -98,10 +98,12 @@ def test_a_second_run_changes_nothing(built):
 
 def boot(root_file):
     """TCG, -kernel/-initrd; the root image as a read-only virtio disk; QEMU's
-    user-mode network answers DHCP inside QEMU. Returns the marker line and the console."""
+    user-mode network answers DHCP inside QEMU. Returns the marker line and the console.
+    The time limit is generous: in make test this lane runs at a lower priority
+    beside the Molecule scenarios (tests/rig/run-tests.sh)."""
     started = time.monotonic()
     res = subprocess.run(
-        ["timeout", "600", "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
+        ["timeout", "1800", "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
          "-kernel", os.path.join(IMAGE_DIR, "vmlinuz"), "-initrd", os.path.join(IMAGE_DIR, "initramfs.img"),
          "-append", "console=ttyS0 panic=-1 orion.test=poweroff orion.testroot=/dev/vda",
          "-drive", "file=%s,if=virtio,format=raw,readonly=on" % os.path.join(IMAGE_DIR, root_file),

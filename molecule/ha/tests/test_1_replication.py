@@ -75,7 +75,7 @@ def wait_partial(version, timeout=120):
 
 def test_published_version_reaches_the_replica_byte_identical():
     publish("2026.11.0", 512)
-    res = converge()
+    res = converge("--tags", "image_store")
     assert res.returncode == 0, res.stdout[-3000:]
     assert "2026.11.0" in versions(REPLICA)
     assert digests(REPLICA, "2026.11.0") == digests(SOURCE, "2026.11.0")

@@ -118,7 +118,7 @@ def test_every_server_answers_on_its_own_address_too():
 
 def test_nopreempt_leaves_the_address_with_the_backup():
     """With vrrp_preempt false, a returning primary does not take the address back."""
-    res = converge("-e", "vrrp_preempt=false")
+    res = converge("--tags", "vrrp", "-e", "vrrp_preempt=false")
     assert res.returncode == 0, res.stdout[-3000:]
     try:
         wait_for_vip(PRIMARY, timeout=60)
@@ -129,7 +129,7 @@ def test_nopreempt_leaves_the_address_with_the_backup():
         time.sleep(25)
         assert vip_holders() == [BACKUP]
     finally:
-        res = converge()
+        res = converge("--tags", "vrrp")
     assert res.returncode == 0, res.stdout[-3000:]
     # Preempting again: the primary takes the address back.
     wait_for_vip(PRIMARY, timeout=90)

@@ -43,7 +43,7 @@ def test_unicast_and_sub_second_interval():
     multicast = vrrp_seen()
     # advert_int 1 s: about three advertisements in three seconds, to the VRRP group.
     assert 2 <= multicast.get("224.0.0.18", 0) <= 5, multicast
-    res = converge("-e", "vrrp_unicast=true", "-e", "vrrp_advert_int=0.2")
+    res = converge("--tags", "vrrp", "-e", "vrrp_unicast=true", "-e", "vrrp_advert_int=0.2")
     assert res.returncode == 0, res.stdout[-3000:]
     try:
         wait_for_vip(PRIMARY, timeout=60)
@@ -64,7 +64,7 @@ def test_unicast_and_sub_second_interval():
         finally:
             start_container(PRIMARY)
     finally:
-        res = converge()
+        res = converge("--tags", "vrrp")
     assert res.returncode == 0, res.stdout[-3000:]
     wait_for_vip(PRIMARY, timeout=90)
     assert vip_holders() == [PRIMARY]

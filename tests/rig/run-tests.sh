@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Everything `make test` runs, in two lanes so that the slow parts overlap:
+#   - the build from source (make build-test: compilers and QEMU, mostly CPU)
+#     runs in the background at a lower priority (nice 10), using the CPU the
+#     other lane leaves idle while it waits for takeovers, guests and services;
+#   - lint, unit, collection and integration tests, then the Molecule
+#     scenarios, run in the foreground in that order, at normal priority, so
+#     their timing (VRRP takeovers, guest boots) is not slowed by the build.
+# The build lane's output goes to build/build-test.log and is printed when
+# both lanes are done; the run fails if either lane failed, and what failed is
+# printed last. Each lane's time is printed too.
+# Usage: run-tests.sh MAKE  (the make command, with its flags)
+set -o nounset -o pipefail
+
+make_cmd=${1:-make}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+mkdir -p build
+log=build/build-test.log
+
+start=$(date +%s)
+(
+  lane_start=$(date +%s)
+  nice -n 10 $make_cmd --no-print-directory build-test
+  rc=$?
+  echo "run-tests: build lane took $(( $(date +%s) - lane_start )) s"
+  exit $rc
+) >"$log" 2>&1 &
+build_pid=$!
+echo "run-tests: the build lane runs in the background (pid $build_pid, nice 10), its output in $log"
+
+front_rc=0
+for target in lint units collection integration molecule; do
+  t0=$(date +%s)
+  if ! $make_cmd --no-print-directory "$target"; then
+    front_rc=1
+    failed_front="${failed_front:-} $target"
+  fi
+  echo "run-tests: $target took $(( $(date +%s) - t0 )) s"
+done
+echo "run-tests: foreground lane took $(( $(date +%s) - start )) s; waiting for the build lane"
+
+wait "$build_pid"
+build_rc=$?
+echo "==== build lane (make build-test) ===="
+cat "$log"
+echo "==== end of build lane ===="
+echo "run-tests: both lanes took $(( $(date +%s) - start )) s"
+
+if ((front_rc != 0)); then
+  echo "run-tests: failed in the foreground lane:${failed_front}"
+fi
+if ((build_rc != 0)); then
+  echo "run-tests: failed in the build lane; its failures:"
+  grep -E '^(FAILED|ERROR) |^E   ' "$log" | tail -n 60
+fi
+((front_rc == 0 && build_rc == 0))
