@@ -12,16 +12,16 @@
 # Usage: run-tests.sh MAKE  (the make command, with its flags)
 set -o nounset -o pipefail
 
-make_cmd=${1:-make}
+read -r -a make_cmd <<<"${1:-make}"
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 mkdir -p build
 log=build/build-test.log
 
 start=$(date +%s)
 (
   lane_start=$(date +%s)
-  nice -n 10 $make_cmd --no-print-directory build-test
+  nice -n 10 "${make_cmd[@]}" --no-print-directory build-test
   rc=$?
   echo "run-tests: build lane took $(( $(date +%s) - lane_start )) s"
   exit $rc
@@ -32,7 +32,7 @@ echo "run-tests: the build lane runs in the background (pid $build_pid, nice 10)
 front_rc=0
 for target in lint units collection integration molecule; do
   t0=$(date +%s)
-  if ! $make_cmd --no-print-directory "$target"; then
+  if ! "${make_cmd[@]}" --no-print-directory "$target"; then
     front_rc=1
     failed_front="${failed_front:-} $target"
   fi
