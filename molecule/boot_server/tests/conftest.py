@@ -60,6 +60,8 @@ def tap(bridge):
 
 
 def converge(*extra):
+    """servers.yml on both servers; the tests that change only the boot services pass --tags boot_server
+    (every role's checks still run first)."""
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", INVENTORY,
            os.path.join(ROOT, "playbooks", "servers.yml"), *extra]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")

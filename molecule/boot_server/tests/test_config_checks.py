@@ -10,7 +10,7 @@ CONFIGS = {"dnsmasq": "/etc/dnsmasq.d/orion-boot.conf", "nginx": "/etc/nginx/sit
 @pytest.fixture
 def restore():
     yield
-    res = converge()
+    res = converge("--tags", "boot_server")
     assert res.returncode == 0, res.stdout[-3000:]
 
 
@@ -31,7 +31,7 @@ def assert_still_serving(servers, dhcp):
 def test_config_failing_dnsmasq_test_is_not_installed(servers, dhcp, restore):
     """A lease time only dnsmasq judges: its check before the file is replaced catches it."""
     before = snapshot(servers)
-    res = converge("-e", "boot_server_lease_time=bogus")
+    res = converge("--tags", "boot_server", "-e", "boot_server_lease_time=bogus")
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert "failed to validate" in out and "dnsmasq" in out, out[-3000:]
@@ -41,7 +41,7 @@ def test_config_failing_dnsmasq_test_is_not_installed(servers, dhcp, restore):
 
 def test_bad_setting_fails_before_any_change(servers, dhcp, restore):
     before = snapshot(servers)
-    res = converge("-e", "boot_server_http_port=70000")
+    res = converge("--tags", "boot_server", "-e", "boot_server_http_port=70000")
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert "boot_server_http_port 70000 is not a TCP port" in out, out[-3000:]

@@ -20,13 +20,13 @@ SITE_DHCP = ("dnsmasq --port=0 --interface=eth0 --bind-interfaces --dhcp-range=1
 @pytest.fixture
 def proxy_mode(probe):
     try:
-        res = converge("-e", "boot_server_dhcp_mode=proxy")
+        res = converge("--tags", "boot_server", "-e", "boot_server_dhcp_mode=proxy")
         assert res.returncode == 0, res.stdout[-3000:]
         probe.check_output(SITE_DHCP)
         yield
     finally:
         probe.run("kill $(cat /tmp/orion-test/site.pid)")
-        res = converge()
+        res = converge("--tags", "boot_server")
         assert res.returncode == 0, res.stdout[-3000:]
 
 
