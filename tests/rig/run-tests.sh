@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, in two lanes so that the slow parts overlap:
-#   - the build from source (make build-test: compilers and QEMU, mostly CPU)
+#   - the disk of the ha scenario's kernel NFS guest, then the build from
+#     source (make build-test: compilers and QEMU, mostly CPU)
 #     runs in the background at a lower priority (nice 10), using the CPU the
 #     other lane leaves idle while it waits for takeovers, guests and services;
 #   - lint, unit, collection and integration tests, then the Molecule
@@ -21,6 +22,10 @@ log=build/build-test.log
 start=$(date +%s)
 (
   lane_start=$(date +%s)
+  # First the kernel NFS guest of the ha scenario (its test waits for this build if it is still running).
+  nice -n 10 bash tests/rig/build-nfsd-guest.sh "${ORION_NFSD_GUEST:-/var/tmp/orion-nfsd-guest}" ||
+    { echo "run-tests: building the kernel NFS guest failed"; exit 1; }
+  echo "run-tests: the kernel NFS guest was ready after $(( $(date +%s) - lane_start )) s"
   nice -n 10 "${make_cmd[@]}" --no-print-directory build-test
   rc=$?
   echo "run-tests: build lane took $(( $(date +%s) - lane_start )) s"
