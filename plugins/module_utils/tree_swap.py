@@ -205,3 +205,25 @@ def _cleanup(dest, keep):
             _remove(path)
     # After an exchange, the old real directory sits at the link's name.
     _remove(os.path.join(parent, ".%s.link" % base))
+
+
+def finish(module, dest, files, result, what="files"):
+    """End a module run that writes ``files`` as the tree ``dest``.
+
+    In check mode, or when nothing changed (leftovers of killed runs are then
+    removed, which changes nothing that is served), only reports ``result``;
+    otherwise swaps the new set in. Exits the module either way.
+    """
+    if module.check_mode:
+        module.exit_json(**result)
+    if not result["changed"]:
+        try:
+            cleanup(dest)
+        except OSError as exc:
+            module.warn("could not remove leftovers beside %s: %s" % (dest, exc))
+        module.exit_json(**result)
+    try:
+        swap_tree(dest, files)
+    except OSError as exc:
+        module.fail_json(msg="writing the %s into %s failed: %s" % (what, dest, exc), **result)
+    module.exit_json(**result)

@@ -406,20 +406,7 @@ def main():
             before_header="%s (boot targets)" % dest, after_header="%s (boot targets)" % dest,
             before="".join("%s: %s\n" % (n, b) for n, (b, a) in changes.items()),
             after="".join("%s: %s\n" % (n, a) for n, (b, a) in changes.items()))
-    if module.check_mode:
-        module.exit_json(**result)
-    if not changed:
-        # Leftovers of a killed run are not served; removing them changes nothing visible.
-        try:
-            tree_swap.cleanup(dest)
-        except OSError as exc:
-            module.warn("could not remove leftovers beside %s: %s" % (dest, exc))
-        module.exit_json(**result)
-    try:
-        tree_swap.swap_tree(dest, files)
-    except OSError as exc:
-        module.fail_json(msg="writing the node files into %s failed: %s" % (dest, exc), **result)
-    module.exit_json(**result)
+    tree_swap.finish(module, dest, files, result, what="node files")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #     source (make build-test: compilers and QEMU, mostly CPU)
 #     runs in the background at a lower priority (nice 10), using the CPU the
 #     other lane leaves idle while it waits for takeovers, guests and services;
+#     then the e2e scenario, whose nodes boot the image that build made;
 #   - lint, unit, collection and integration tests, then the Molecule
 #     scenarios, run in the foreground in that order, at normal priority, so
 #     their timing (VRRP takeovers, guest boots) is not slowed by the build.
@@ -28,6 +29,10 @@ start=$(date +%s)
   echo "run-tests: the kernel NFS guest was ready after $(( $(date +%s) - lane_start )) s"
   nice -n 10 "${make_cmd[@]}" --no-print-directory build-test
   rc=$?
+  echo "run-tests: the build tests took $(( $(date +%s) - lane_start )) s in this lane so far"
+  # The e2e scenario boots nodes from the image the build tests made (its
+  # build is then a no-op); at normal priority, like the other scenarios.
+  "${make_cmd[@]}" --no-print-directory molecule SCENARIOS=e2e || rc=1
   echo "run-tests: build lane took $(( $(date +%s) - lane_start )) s"
   exit $rc
 ) >"$log" 2>&1 &
@@ -47,7 +52,7 @@ echo "run-tests: foreground lane took $(( $(date +%s) - start )) s; waiting for 
 
 wait "$build_pid"
 build_rc=$?
-echo "==== build lane (make build-test) ===="
+echo "==== build lane (make build-test, then the e2e scenario) ===="
 cat "$log"
 echo "==== end of build lane ===="
 echo "run-tests: both lanes took $(( $(date +%s) - start )) s"

@@ -1,0 +1,87 @@
+"""Both nodes PXE-boot from the servers into the image, configured, and report."""
+
+import json
+import re
+import subprocess
+
+from conftest import ADDRESS_OF, SERVERS, playbook, reports
+
+
+def test_both_nodes_report_a_good_boot_to_every_server(nodes):
+    for name, node in nodes.items():
+        got = reports(name)
+        assert set(got) == set(SERVERS), "%s reported only to %s" % (name, sorted(got))
+        for one in got.values():
+            assert one["result"] == "ok", one
+            assert one["node"] == name and one["macs"] == [node.mac]
+            assert one["primary"] in ADDRESS_OF.values()
+            assert [path["state"] for path in one["paths"]] == ["A", "A"], one["paths"]
+            assert one["phases"]["switch_root"] < one["phases"]["services"] <= one["boot_seconds"]
+        print("%s: %s s to the report, phases %s" % (name, node.report["boot_seconds"], node.report["phases"]))
+
+
+def test_nodes_booted_from_the_network_not_from_a_kernel_given_to_qemu(nodes):
+    for node in nodes.values():
+        text = node.text()
+        # iPXE from the option ROM ran the node's own script from the servers.
+        assert "OrionOS node %s boots image" % node.name in text, text[:3000]
+        assert "ORIONOS-SWITCH-ROOT node=%s" % node.name in text
+
+
+def test_root_is_read_only_and_the_overlays_are_writable(nodes):
+    for node in nodes.values():
+        out = node.run("touch /usr/orion-test 2>&1; echo rc=$?").stdout
+        assert "Read-only file system" in out and "rc=1" in out, out
+        node.run("for d in /etc /var /root /home /tmp; do echo x > $d/orion-test && rm $d/orion-test; done")
+        mounts = node.run("cat /proc/mounts").stdout
+        assert "/dev/mapper/orion-root / squashfs ro" in mounts or "/dev/mapper/orion-root / erofs ro" in mounts, mounts
+
+
+def test_the_configuration_is_applied_with_node_over_group(nodes):
+    one, two = nodes["e2enode01"], nodes["e2enode02"]
+    assert one.run("hostname").stdout.strip() == "e2enode01"
+    assert two.run("hostname").stdout.strip() == "e2enode02"
+    assert one.run("cat /etc/motd").stdout == "OrionOS compute node\n"
+    # A node file overrides the group file of the same name.
+    assert two.run("cat /etc/motd").stdout == "e2enode02, configured on its own\n"
+    assert two.run("stat -c %a /etc/orion-e2e; cat /etc/orion-e2e").stdout == "600\nsecret of e2enode02\n"
+    assert two.run("cat /proc/sys/vm/swappiness").stdout.strip() == "13"
+    assert two.run("sv status /etc/service/crond").stdout.startswith("run:")
+    assert one.run("test -e /etc/service/crond || echo absent").stdout.strip() == "absent"
+
+
+def test_the_nodes_logs_are_on_the_log_server(nodes, servers):
+    # The log server is the floating address: whichever server holds it has the lines.
+    for node in nodes.values():
+        node.run("logger -t e2e-check hello-from-%s" % node.name)
+    for node in nodes.values():
+        found = []
+        for name, server in servers.items():
+            out = server.run("cat /var/log/orion/nodes/*.log 2>/dev/null")
+            if "hello-from-%s" % node.name in out.stdout and "orion-init" in out.stdout:
+                found.append(name)
+        assert found, "no log server has the lines of %s" % node.name
+
+
+def test_a_report_from_another_address_is_refused(servers):
+    out = subprocess.run(["podman", "exec", "orion-e2e-srv1", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "-X", "PUT", "--data", "{}", "http://10.231.4.3/reports/e2enode01.json"],
+                         capture_output=True, text=True, check=False)
+    assert out.stdout == "403", out
+
+
+def test_the_status_playbook_lists_both_nodes(nodes, tmp_path):
+    out = playbook("status.yml", "-e", "orion_status_dir=%s" % tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = {row["node"]: row for row in json.loads((tmp_path / "nodes.json").read_text())}
+    for name, node in nodes.items():
+        row = rows[name]
+        assert row["result"] == "ok" and row["paths"] == "2/2" and row["mac"] == node.mac and row["ip"] == node.ip, row
+        assert row["image"] == node.report["image"]
+        assert name in out.stdout
+    prom = (tmp_path / "orion_nodes.prom").read_text()
+    assert 'orion_node_up{node="e2enode01",image="%s"} 1' % nodes["e2enode01"].report["image"] in prom, prom
+    # Nothing changes on a second run while the reports stay the same.
+    again = playbook("status.yml", "-e", "orion_status_dir=%s" % tmp_path)
+    recap = again.stdout.split("PLAY RECAP")[-1]
+    assert re.findall(r"changed=(\d+)", recap) and set(re.findall(r"changed=(\d+)", recap)) == {"0"}, recap

@@ -1,0 +1,111 @@
+"""Failover: the server a node reads its root from is killed (SIGKILL) while
+the node checksums files with its caches dropped; no read fails, and the path
+comes back when the server does."""
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import NAME_OF, VIP, Node, report, start_server
+
+READER = r"""
+find /bin /sbin /usr -xdev -type f | sort > /tmp/files
+md5sum $(cat /tmp/files) > /tmp/ref
+rm -f /tmp/reader.log /tmp/reader.err /tmp/stop
+pass=0; errors=0
+while [ ! -e /tmp/stop ]; do
+  echo 3 > /proc/sys/vm/drop_caches
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  md5sum -c -s /tmp/ref 2>>/tmp/reader.err || errors=$((errors + 1))
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  pass=$((pass + 1))
+  echo "$pass $t0 $t1 $errors" >> /tmp/reader.log
+done
+"""
+
+
+def vip_holder():
+    for name in NAME_OF.values():
+        out = subprocess.run(["podman", "exec", name, "ip", "-4", "-o", "addr"], capture_output=True, text=True,
+                             check=False)
+        if " %s/" % VIP in out.stdout:
+            return name
+    return None
+
+
+def passes(node):
+    rows = [line.split() for line in node.run("cat /tmp/reader.log").stdout.splitlines()]
+    return [(int(r[0]), float(r[1]), float(r[2]), int(r[3])) for r in rows if len(r) == 4]
+
+
+@pytest.fixture(scope="module")
+def killed(nodes):
+    """The primary server of e2enode01, killed while the node reads; started again afterwards."""
+    node = nodes["e2enode01"]
+    primary = NAME_OF[node.report["primary"]]
+    node.run("cat > /tmp/reader.sh <<'EOF'\n%sEOF\nsetsid sh /tmp/reader.sh </dev/null >/dev/null 2>&1 &" % READER)
+    time.sleep(10)
+    before = passes(node)
+    assert len(before) >= 3, before
+    holder = vip_holder()
+    subprocess.run(["podman", "kill", "-s", "KILL", primary], check=True, capture_output=True)
+    time.sleep(25)
+    yield {"node": node, "primary": primary, "holder": holder, "before": before}
+    if subprocess.run(["podman", "container", "inspect", "-f", "{{.State.Running}}", primary],
+                      capture_output=True, text=True, check=False).stdout.strip() != "true":
+        start_server(primary)
+
+
+def test_no_read_fails_when_the_primary_server_dies(killed):
+    node = killed["node"]
+    rows = passes(node)
+    after = [row for row in rows if row[0] > len(killed["before"])]
+    assert len(after) >= 3, "the reader stalled: %s" % rows[-5:]
+    errors = node.run("cat /tmp/reader.err 2>/dev/null; true").stdout
+    assert rows[-1][3] == 0 and errors == "", errors
+    normal = sorted(row[2] - row[1] for row in killed["before"])[len(killed["before"]) // 2]
+    longest = max(row[2] - row[1] for row in rows)
+    print("failover of %s: %d passes, 0 errors, longest pass %.2f s (normal %.2f s): stall about %.2f s"
+          % (killed["primary"], len(rows), longest, normal, longest - normal))
+    log = node.run("cat /run/orion/boot.log").stdout
+    assert re.search(r"orion-paths: path \S+ to %s \(primary\) failed" % re.escape(node.report["primary"]), log), log
+
+
+def test_the_floating_address_moves_to_the_living_server(killed):
+    holder = vip_holder()
+    assert holder is not None and holder != killed["primary"], holder
+
+
+def test_a_node_booted_while_that_server_is_down_still_boots(killed, nodes):
+    other = nodes["e2enode02"]
+    other.stop()
+    fresh = Node(other.name, other.console.parent).start()
+    try:
+        got = fresh.wait_up()
+        assert got["result"] == "ok", got
+        # The dead server gave no path; the living one is the primary.
+        assert [NAME_OF[path["server"]] for path in got["paths"]] == [NAME_OF[got["primary"]]], got
+        assert NAME_OF[got["primary"]] != killed["primary"], got
+    finally:
+        fresh.stop()
+
+
+def test_the_path_is_reinstated_when_the_server_is_back(killed):
+    node = killed["node"]
+    start_server(killed["primary"])
+    deadline = time.monotonic() + 300
+    log = ""
+    while time.monotonic() < deadline:
+        log = node.run("cat /run/orion/boot.log").stdout
+        if re.search(r"orion-paths: path \S+ to %s \(primary\) reinstated" % re.escape(node.report["primary"]), log):
+            break
+        time.sleep(5)
+    else:
+        raise AssertionError("the path was not reinstated:\n" + log[-2000:])
+    status = node.run("orion-dm status orion-root").stdout
+    assert " F " not in status, status
+    node.run("touch /tmp/stop")
+    assert passes(node)[-1][3] == 0
+    assert report(node.name)["result"] == "ok"

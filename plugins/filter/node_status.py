@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: OrionOS maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The node status table over plugins/module_utils/node_status.py; documented in node_status.yml."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.orionos.diskless.plugins.module_utils import node_status as engine
+
+
+def node_status(nodes, listings):
+    """Return {rows, text, prometheus} for the inventory nodes from the servers' report listings."""
+    if not isinstance(nodes, (list, tuple)) or not all(isinstance(n, dict) and "name" in n for n in nodes):
+        raise AnsibleFilterError("node_status: nodes %r is not a list of mappings with a name" % (nodes,))
+    if not isinstance(listings, dict):
+        raise AnsibleFilterError("node_status: listings %r is not a mapping of server to listing text" % (listings,))
+    rows = engine.table(nodes, listings)
+    return {"rows": rows, "text": engine.render_text(rows), "prometheus": engine.render_prometheus(rows)}
+
+
+class FilterModule:
+    """OrionOS node status filters."""
+
+    def filters(self):
+        return {"node_status": node_status}
