@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-build clean
+.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -111,6 +111,10 @@ bench-ha: host venv images
 # boot_policy rendering 10,000 nodes through ansible-playbook, against a template loop.
 bench-policy: venv
 	$(BIN)/python benchmarks/policy_render.py
+
+# Diskless node boot (network against -kernel/-initrd), HTTP against TFTP, failover stalls (e2e scenario).
+bench-boot: host venv images
+	$(BIN)/python benchmarks/node_boot.py --up
 
 # 1 SBU (binutils pass 1) and the minimal profile, cold, from offline sources.
 bench-build: host venv sources

@@ -51,16 +51,17 @@ def test_the_configuration_is_applied_with_node_over_group(nodes):
 
 
 def test_the_nodes_logs_are_on_the_log_server(nodes, servers):
-    # The log server is the floating address: whichever server holds it has the lines.
+    # The log server is the floating address: whichever server holds it has
+    # the lines, in the file named after the node (found by its address).
     for node in nodes.values():
         node.run("logger -t e2e-check hello-from-%s" % node.name)
     for node in nodes.values():
         found = []
         for name, server in servers.items():
-            out = server.run("cat /var/log/orion/nodes/*.log 2>/dev/null")
+            out = server.run("cat /var/log/orion/nodes/%s.log 2>/dev/null" % node.name)
             if "hello-from-%s" % node.name in out.stdout and "orion-init" in out.stdout:
                 found.append(name)
-        assert found, "no log server has the lines of %s" % node.name
+        assert found, "no log server has the lines of %s in %s.log" % (node.name, node.name)
 
 
 def test_a_report_from_another_address_is_refused(servers):

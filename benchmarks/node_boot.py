@@ -1,0 +1,247 @@
+"""Diskless node boot and failover, on the Molecule scenario `e2e`.
+
+Needs the scenario's servers up with the image published (`molecule create
+-s e2e && molecule converge -s e2e`; with --up this script does that). Measures in one run:
+
+1. Network boot of a node, N times (default 3): the host's clock at each
+   serial console marker from QEMU's start: iPXE running the node's script
+   (DHCP and the entry script done), the kernel started (kernel and
+   initramfs fetched over HTTP), /init started, switch_root, and the boot
+   report (ORIONOS-NODE-UP).
+2. The same kernel and initramfs given to QEMU with -kernel/-initrd and the
+   same command line, on the same network, N times: QEMU start to the boot
+   report. Prints the ratio network/local of the medians.
+3. The kernel and initramfs fetched from one server by HTTP and by TFTP (the
+   block size iPXE asks for, 1432), 5 times each, with curl on this machine.
+   For this the two files are put in the server's TFTP root for the run, and
+   removed afterwards. Prints MB/s and the ratio.
+4. Boot storm: C clients at once (default 200), each fetching what a node
+   fetches to boot (undionly.kpxe by TFTP; boot.ipxe, its node script, the
+   kernel and the initramfs by HTTP) from one server, run inside the other
+   server's container; against one client in the same run. Prints failures
+   and times.
+5. Failover: a reader on a node checksums files in a loop with the caches
+   dropped; the node's primary server is killed K times (default 5), each
+   time started again and its path reinstated before the next kill. Prints
+   min / median / max of the stall (longest pass minus a normal pass) and
+   the read errors.
+
+Usage: python3 benchmarks/node_boot.py [--boots N] [--clients C] [--kills K] [--up]   (or: make bench-boot)
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "molecule", "e2e", "tests"))
+
+# pylint: disable=wrong-import-position,import-error
+from conftest import NAME_OF, Node, clear_reports, report, start_server  # noqa: E402
+from test_2_failover import READER, passes  # noqa: E402
+
+MARKERS = [("script", "boots image"), ("kernel", "Linux version"), ("init", "Run /init"),
+           ("switch_root", "ORIONOS-SWITCH-ROOT"), ("report", "ORIONOS-NODE-UP")]
+WORK = Path(os.environ.get("ORION_BENCH_WORK", "/var/tmp/orion-bench-boot"))
+STORE = os.path.join(os.environ.get("ORION_TEST_BUILD", "/var/tmp/orion-test-build"), "store", "images")
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(cmd, capture_output=True, text=True, check=check)
+
+
+def timed_boot(node, timeout=600):
+    """{marker: seconds from QEMU start} for a node started just before."""
+    seen = {}
+    while time.monotonic() - node.started < timeout and len(seen) < len(MARKERS):
+        text = node.text()
+        for name, marker in MARKERS:
+            if name not in seen and marker in text:
+                seen[name] = time.monotonic() - node.started
+        if "ORIONOS-BOOT-FAILED" in text:
+            raise SystemExit("boot failed:\n" + text[-3000:])
+        time.sleep(0.1)
+    if "report" not in seen:
+        raise SystemExit("no boot report within %d s:\n%s" % (timeout, node.text()[-3000:]))
+    while report(node.name) is None and time.monotonic() - node.started < timeout:
+        time.sleep(0.2)
+    return seen
+
+
+def node_script(name):
+    """The kernel line of the node's own iPXE script on the first server: (version, command line)."""
+    text = sh("podman", "exec", "orion-e2e-srv1", "cat", "/srv/orion/boot/nodes/%s.ipxe" % name).stdout
+    line = [l for l in text.splitlines() if l.startswith("kernel ")][0]
+    url, cmdline = line.split(" ", 2)[1], line.split(" ", 2)[2].split(" || ")[0]
+    return url.split("/")[-2], cmdline
+
+
+class LocalNode(Node):
+    """The same node, booted with -kernel/-initrd instead of PXE."""
+
+    def __init__(self, name, workdir, version, cmdline):
+        super().__init__(name, workdir)
+        self.version, self.cmdline = version, cmdline
+
+    def start(self):
+        bridge = sh("podman", "network", "inspect", "orion-e2e", "--format", "{{.NetworkInterface}}").stdout.strip()
+        sh("ip", "link", "del", self.tap, check=False)
+        sh("ip", "tuntap", "add", "dev", self.tap, "mode", "tap")
+        sh("ip", "link", "set", self.tap, "master", bridge, "up")
+        clear_reports(self.name)
+        self.console.write_bytes(b"")
+        image = os.path.join(STORE, self.version)
+        self.qemu = subprocess.Popen(
+            ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-display", "none",
+             "-machine", "graphics=off", "-no-reboot", "-serial", "file:%s" % self.console, "-monitor", "none",
+             "-kernel", os.path.join(image, "vmlinuz"), "-initrd", os.path.join(image, "initramfs.img"),
+             "-append", self.cmdline,
+             "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % self.tap,
+             "-device", "virtio-net-pci,netdev=n0,mac=%s,romfile=" % self.mac],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.started = time.monotonic()
+        return self
+
+
+def boots(count):
+    network, local = [], []
+    version, cmdline = node_script("e2enode01")
+    for i in range(count):
+        node = Node("e2enode01", WORK).start()
+        try:
+            network.append(timed_boot(node))
+        finally:
+            node.stop()
+        node = LocalNode("e2enode01", WORK, version, cmdline).start()
+        try:
+            local.append(timed_boot(node))
+        finally:
+            node.stop()
+        rounded = ({k: round(v, 1) for k, v in network[-1].items()}, {k: round(v, 1) for k, v in local[-1].items()})
+        print("boot %d: network %s; local %s" % (i + 1, rounded[0], rounded[1]), flush=True)
+    print("\n1-2. Boot, seconds from QEMU start (median of %d), network and -kernel/-initrd in turn" % count)
+    for name, _marker in MARKERS:
+        net = statistics.median(b[name] for b in network)
+        loc = statistics.median(b[name] for b in local) if all(name in b for b in local) else None
+        print("  %-12s network %6.1f   local %s" % (name, net, "%6.1f" % loc if loc is not None else "     -"))
+    ratio = statistics.median(b["report"] for b in network) / statistics.median(b["report"] for b in local)
+    print("  ratio network/local to the boot report: %.2f (target <= 1.5)" % ratio)
+
+
+def fetch_ratio(rounds=5):
+    version = node_script("e2enode01")[0]
+    files = ["vmlinuz", "initramfs.img"]
+    server, address = "orion-e2e-srv1", "10.231.4.2"
+    for name in files:
+        sh("podman", "exec", server, "sh", "-c",
+           "install -o dnsmasq -m 0444 /srv/orion/images/%s/%s /srv/orion/tftp/bench-%s" % (version, name, name))
+    size = sum(int(sh("podman", "exec", server, "stat", "-c", "%s", "/srv/orion/images/%s/%s" % (version, n)).stdout)
+               for n in files)
+    timing = {"http": [], "tftp": []}
+    try:
+        for _round in range(rounds):
+            for proto in ("http", "tftp"):
+                start = time.monotonic()
+                for name in files:
+                    url = ("http://%s/boot/images/%s/%s" % (address, version, name) if proto == "http"
+                           else "tftp://%s/bench-%s" % (address, name))
+                    extra = ["--tftp-blksize", "1432"] if proto == "tftp" else []
+                    sh("curl", "-sf", *extra, "-o", "/dev/null", url)
+                timing[proto].append(time.monotonic() - start)
+    finally:
+        sh("podman", "exec", server, "sh", "-c", "rm -f /srv/orion/tftp/bench-*", check=False)
+    http, tftp = statistics.median(timing["http"]), statistics.median(timing["tftp"])
+    print("\n3. Kernel + initramfs (%.1f MB) from one server, median of %d" % (size / 1e6, rounds))
+    print("  HTTP %.3f s (%.1f MB/s)   TFTP %.3f s (%.1f MB/s)   ratio TFTP/HTTP time %.1f"
+          % (http, size / 1e6 / http, tftp, size / 1e6 / tftp, tftp / http))
+
+
+STORM_CLIENT = r"""
+fetch() {
+  curl -sf --max-time 120 tftp://%(addr)s/undionly.kpxe -o /dev/null &&
+  curl -sf --max-time 120 http://%(addr)s/boot/boot.ipxe -o /dev/null &&
+  curl -sf --max-time 120 http://%(addr)s/boot/nodes/e2enode01.ipxe -o /dev/null &&
+  curl -sf --max-time 120 http://%(addr)s/boot/images/%(version)s/vmlinuz -o /dev/null &&
+  curl -sf --max-time 120 http://%(addr)s/boot/images/%(version)s/initramfs.img -o /dev/null
+}
+start=$(date +%%s.%%N); fails=0
+for i in $(seq 1 %(clients)d); do fetch & done
+for job in $(jobs -p); do wait $job || fails=$((fails + 1)); done
+end=$(date +%%s.%%N)
+echo "$start $end $fails"
+"""
+
+
+def storm(clients):
+    version = node_script("e2enode01")[0]
+    figures = {}
+    for count in (1, clients):
+        script = STORM_CLIENT % {"addr": "10.231.4.2", "version": version, "clients": count}
+        start, end, fails = sh("podman", "exec", "orion-e2e-srv2", "bash", "-c", script).stdout.split()
+        figures[count] = (float(end) - float(start), int(fails))
+    one, many = figures[1][0], figures[clients][0]
+    print("\n4. Boot storm from one server (TFTP iPXE + HTTP scripts, kernel, initramfs per client)")
+    print("  1 client %.2f s, %d failed;  %d clients at once %.2f s, %d failed;  ratio %.1f (%d would be serial)"
+          % (one, figures[1][1], clients, many, figures[clients][1], many / one, clients))
+
+
+def failover(kills):
+    node = Node("e2enode01", WORK).start()
+    stalls, errors = [], 0
+    try:
+        timed_boot(node)
+        node.report = report(node.name)
+        node.run("cat > /tmp/reader.sh <<'EOF'\n%sEOF\nsetsid sh /tmp/reader.sh </dev/null >/dev/null 2>&1 &" % READER)
+        for i in range(kills):
+            primary = NAME_OF[node.run("cat /run/orion/primary").stdout.strip()]
+            active = node.run("orion-dm status orion-root").stdout
+            time.sleep(8)
+            before = passes(node)
+            normal = statistics.median(r[2] - r[1] for r in before[-10:])
+            sh("podman", "kill", "-s", "KILL", primary)
+            killed_at = len(before)
+            time.sleep(20)
+            rows = passes(node)
+            stall = max(r[2] - r[1] for r in rows[killed_at - 1:]) - normal
+            errors = rows[-1][3]
+            stalls.append(stall)
+            start_server(primary)
+            back = time.monotonic()
+            while " F " in node.run("orion-dm status orion-root").stdout and time.monotonic() - back < 300:
+                time.sleep(3)
+            print("kill %d of %s: stall %.2f s, read errors so far %d, path reinstated %.0f s after the server was up"
+                  " (paths before the kill: %s)" % (i + 1, primary, stall, errors, time.monotonic() - back,
+                                                    active.strip()), flush=True)
+        node.run("touch /tmp/stop")
+    finally:
+        node.stop()
+    print("\n5. Failover over %d kills of the primary server: stall min %.2f / median %.2f / max %.2f s, read errors %d"
+          % (kills, min(stalls), statistics.median(stalls), max(stalls), errors))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boots", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--up", action="store_true", help="bring the e2e scenario up first")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.up:
+        env = dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
+        for action in ("create", "converge"):
+            subprocess.run(["molecule", action, "-s", "e2e"], cwd=ROOT, env=env, check=True)
+    started = time.monotonic()
+    boots(args.boots)
+    fetch_ratio()
+    storm(args.clients)
+    failover(args.kills)
+    print("\nbench-boot took %.0f s" % (time.monotonic() - started))
+
+
+if __name__ == "__main__":
+    main()
