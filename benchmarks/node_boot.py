@@ -41,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "molecule", "e2e", "tests"))
 
 # pylint: disable=wrong-import-position,import-error
-from conftest import NAME_OF, Node, clear_reports, report, start_server  # noqa: E402
+from conftest import NAME_OF, Node, report, start_server  # noqa: E402
 from test_2_failover import READER, passes  # noqa: E402
 
 MARKERS = [("script", "boots image"), ("kernel", "Linux version"), ("init", "Run /init"),
@@ -88,24 +88,10 @@ class LocalNode(Node):
         super().__init__(name, workdir)
         self.version, self.cmdline = version, cmdline
 
-    def start(self):
-        bridge = sh("podman", "network", "inspect", "orion-e2e", "--format", "{{.NetworkInterface}}").stdout.strip()
-        sh("ip", "link", "del", self.tap, check=False)
-        sh("ip", "tuntap", "add", "dev", self.tap, "mode", "tap")
-        sh("ip", "link", "set", self.tap, "master", bridge, "up")
-        clear_reports(self.name)
-        self.console.write_bytes(b"")
+    def boot_args(self):
         image = os.path.join(STORE, self.version)
-        self.qemu = subprocess.Popen(
-            ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-display", "none",
-             "-machine", "graphics=off", "-no-reboot", "-serial", "file:%s" % self.console, "-monitor", "none",
-             "-kernel", os.path.join(image, "vmlinuz"), "-initrd", os.path.join(image, "initramfs.img"),
-             "-append", self.cmdline,
-             "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % self.tap,
-             "-device", "virtio-net-pci,netdev=n0,mac=%s,romfile=" % self.mac],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.started = time.monotonic()
-        return self
+        return ["-kernel", os.path.join(image, "vmlinuz"), "-initrd", os.path.join(image, "initramfs.img"),
+                "-append", self.cmdline, "-device", "virtio-net-pci,netdev=n0,mac=%s,romfile=" % self.mac]
 
 
 def boots(count):

@@ -15,7 +15,6 @@ import pytest
 import testinfra
 
 SERVERS = {"orion-e2e-srv1": "10.231.4.2", "orion-e2e-srv2": "10.231.4.3"}
-ADDRESS_OF = dict(SERVERS)
 NAME_OF = {address: name for name, address in SERVERS.items()}
 VIP = "10.231.4.10"
 NETWORK = "orion-e2e"
@@ -86,12 +85,15 @@ class Node:
         self.console.write_bytes(b"")
         self.qemu = subprocess.Popen(
             ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-display", "none", "-machine", "graphics=off",
-             "-no-reboot", "-boot", "n", "-serial", "file:%s" % self.console, "-monitor", "none",
-             "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % self.tap,
-             "-device", "virtio-net-pci,netdev=n0,mac=%s" % self.mac],
+             "-no-reboot", "-serial", "file:%s" % self.console, "-monitor", "none",
+             "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % self.tap] + self.boot_args(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.started = time.monotonic()
         return self
+
+    def boot_args(self):
+        """How the node boots: from the network, with the NIC's iPXE option ROM."""
+        return ["-boot", "n", "-device", "virtio-net-pci,netdev=n0,mac=%s" % self.mac]
 
     def text(self):
         return self.console.read_text(errors="replace").replace("\r", "") if self.console.exists() else ""

@@ -4,7 +4,7 @@ import json
 import re
 import subprocess
 
-from conftest import ADDRESS_OF, SERVERS, playbook, reports
+from conftest import SERVERS, playbook, reports
 
 
 def test_both_nodes_report_a_good_boot_to_every_server(nodes):
@@ -14,7 +14,7 @@ def test_both_nodes_report_a_good_boot_to_every_server(nodes):
         for one in got.values():
             assert one["result"] == "ok", one
             assert one["node"] == name and one["macs"] == [node.mac]
-            assert one["primary"] in ADDRESS_OF.values()
+            assert one["primary"] in SERVERS.values()
             assert [path["state"] for path in one["paths"]] == ["A", "A"], one["paths"]
             assert one["phases"]["switch_root"] < one["phases"]["services"] <= one["boot_seconds"]
         print("%s: %s s to the report, phases %s" % (name, node.report["boot_seconds"], node.report["phases"]))
