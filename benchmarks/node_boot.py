@@ -22,11 +22,21 @@ Needs the scenario's servers up with the image published (`molecule create
    and times.
 5. Failover: a reader on a node checksums files in a loop with the caches
    dropped; the node's primary server is killed K times (default 5), each
-   time started again and its path reinstated before the next kill. Prints
+   time started again and its path reinstated before the next kill. With
+   --cut, the server's link is taken down instead (and up again), which is
+   how a machine that loses power looks to the node: no FIN, RST or ICMP. Prints
    min / median / max of the stall (longest pass minus a normal pass) and
    the read errors.
+6. NFS calls per boot, counted on the wire (every frame on the node's tap,
+   each TCP stream to the servers' NFS and MOUNT ports split into RPC
+   calls), from QEMU's start to the boot report, with -kernel/-initrd: the
+   root image (the default, sha256 of the image checked on both servers),
+   the same without the check (orion.verify=none), and the unpacked tree of
+   the same image read file by file (orion.root=tree; the tree is unpacked
+   beside the image on both servers for the run and removed afterwards).
 
-Usage: python3 benchmarks/node_boot.py [--boots N] [--clients C] [--kills K] [--up]   (or: make bench-boot)
+Usage: python3 benchmarks/node_boot.py [--boots N] [--clients C] [--kills K] [--only PART...] [--up]
+(or: make bench-boot)
 """
 
 import argparse
@@ -39,9 +49,11 @@ from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "molecule", "e2e", "tests"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 # pylint: disable=wrong-import-position,import-error
-from conftest import NAME_OF, Node, report, start_server  # noqa: E402
+from conftest import NAME_OF, NODES, SERVERS, Node, report, start_server  # noqa: E402
+from rpc_capture import Capture, count_calls  # noqa: E402
 from test_2_failover import READER, passes  # noqa: E402
 
 MARKERS = [("script", "boots image"), ("kernel", "Linux version"), ("init", "Run /init"),
@@ -176,8 +188,19 @@ def storm(clients):
           % (one, figures[1][1], clients, many, figures[clients][1], many / one, clients))
 
 
-def failover(kills):
-    node = Node("e2enode01", WORK).start()
+def host_link(server):
+    """The host side of a server container's network link (its veth on the bridge)."""
+    index = sh("podman", "exec", server, "cat", "/sys/class/net/eth0/iflink").stdout.strip()
+    line = [l for l in sh("ip", "-o", "link").stdout.splitlines() if l.startswith(index + ":")][0]
+    return line.split(":")[1].strip().split("@")[0]
+
+
+def failover(kills, append="", cut=False):
+    if append:
+        version, cmdline = node_script("e2enode01")
+        node = LocalNode("e2enode01", WORK, version, cmdline + " " + append).start()
+    else:
+        node = Node("e2enode01", WORK).start()
     stalls, errors = [], 0
     try:
         timed_boot(node)
@@ -189,25 +212,89 @@ def failover(kills):
             time.sleep(8)
             before = passes(node)
             normal = statistics.median(r[2] - r[1] for r in before[-10:])
-            sh("podman", "kill", "-s", "KILL", primary)
+            if cut:
+                link = host_link(primary)
+                sh("ip", "link", "set", link, "down")
+            else:
+                sh("podman", "kill", "-s", "KILL", primary)
             killed_at = len(before)
             time.sleep(20)
             rows = passes(node)
             stall = max(r[2] - r[1] for r in rows[killed_at - 1:]) - normal
             errors = rows[-1][3]
             stalls.append(stall)
-            start_server(primary)
+            if cut:
+                sh("ip", "link", "set", link, "up")
+            else:
+                start_server(primary)
             back = time.monotonic()
             while " F " in node.run("orion-dm status orion-root").stdout and time.monotonic() - back < 300:
                 time.sleep(3)
-            print("kill %d of %s: stall %.2f s, read errors so far %d, path reinstated %.0f s after the server was up"
-                  " (paths before the kill: %s)" % (i + 1, primary, stall, errors, time.monotonic() - back,
-                                                    active.strip()), flush=True)
+            print("%s %d of %s: stall %.2f s, read errors so far %d, path reinstated %.0f s after the server was up"
+                  " (paths before: %s)" % ("cut" if cut else "kill", i + 1, primary, stall, errors,
+                                           time.monotonic() - back, active.strip()), flush=True)
         node.run("touch /tmp/stop")
     finally:
         node.stop()
-    print("\n5. Failover over %d kills of the primary server: stall min %.2f / median %.2f / max %.2f s, read errors %d"
-          % (kills, min(stalls), statistics.median(stalls), max(stalls), errors))
+    print("\n5. Failover over %d %s of the primary server%s: stall min %.2f / median %.2f / max %.2f s, read errors %d"
+          % (kills, "network cuts" if cut else "kills", " (-kernel/-initrd, with %s)" % append if append else "",
+             min(stalls), statistics.median(stalls), max(stalls), errors))
+
+
+def volume_dir(server):
+    """The server's /srv/orion as the host sees it (its podman volume)."""
+    return sh("podman", "volume", "inspect", "--format", "{{.Mountpoint}}", "%s-store" % server).stdout.strip()
+
+
+def counted_boot(version, cmdline, ports):
+    """NFS and MOUNT calls of one -kernel/-initrd boot of e2enode01, to its boot report."""
+    node = LocalNode("e2enode01", WORK, version, cmdline).start()
+    capture = Capture(node.tap).start()
+    try:
+        timed_boot(node)
+    finally:
+        drops = capture.stop()
+        node.stop()
+    if drops:
+        raise SystemExit("the capture lost %d frames; the count would be short" % drops)
+    return count_calls(capture.frames, ports, client=NODES["e2enode01"][1])
+
+
+def nfs_calls(count):
+    version, cmdline = node_script("e2enode01")
+    args = dict(word.split("=", 1) for word in cmdline.split() if "=" in word)
+    ports = (int(args.get("orion.nfsport", 2049)), int(args.get("orion.mountport", 20048)))
+    root = [l for l in open(os.path.join(STORE, version, "manifest.json")) if '"root":' in l][0].split('"')[3]
+    trees = [os.path.join(volume_dir(server), "images", version, "tree") for server in SERVERS]
+    kinds = [("image", ""), ("image, no sha256 check", " orion.verify=none"), ("unpacked tree", " orion.root=tree")]
+    counts = {kind: [] for kind, _arg in kinds}
+    try:
+        for tree in trees:
+            sh("rm", "-rf", tree)
+            sh("unsquashfs", "-no-progress", "-quiet", "-d", tree, os.path.join(os.path.dirname(tree), root))
+            # The export squashes root: the node's init reads as nobody, so
+            # the tree is made readable to all (a classic NFS root is exported
+            # without root squashing instead).
+            sh("chmod", "-R", "o+rX", tree)
+        for i in range(count):
+            for kind, arg in kinds:
+                calls = counted_boot(version, cmdline + arg, ports)
+                counts[kind].append(calls)
+                print("boot %d, %s: %d calls %s" % (i + 1, kind, sum(calls.values()), dict(calls.most_common())),
+                      flush=True)
+    finally:
+        for tree in trees:
+            sh("rm", "-rf", tree, check=False)
+    print("\n6. NFS and MOUNT calls per boot from QEMU start to the boot report (median of %d)" % count)
+    totals = {kind: statistics.median(sum(c.values()) for c in runs) for kind, runs in counts.items()}
+    for kind, runs in counts.items():
+        reads = statistics.median(c["NFS READ"] for c in runs)
+        print("  %-24s %6.0f calls, of which %4.0f READ" % (kind, totals[kind], reads))
+    print("  ratio unpacked tree / image: %.1f; / image without the check: %.1f (target >= 10)"
+          % (totals["unpacked tree"] / totals["image"], totals["unpacked tree"] / totals["image, no sha256 check"]))
+
+
+PARTS = ("boots", "fetch", "storm", "failover", "nfs")
 
 
 def main():
@@ -215,6 +302,13 @@ def main():
     parser.add_argument("--boots", type=int, default=3)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=PARTS, help="run only these parts")
+    parser.add_argument("--append", default="",
+                        help="failover only: boot with -kernel/-initrd and these kernel arguments added"
+                             " (such as orion.timeo=2)")
+    parser.add_argument("--cut", action="store_true",
+                        help="failover: take the server's link down (no FIN, RST or ICMP: a dead machine)"
+                             " instead of killing its container")
     parser.add_argument("--up", action="store_true", help="bring the e2e scenario up first")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -223,10 +317,16 @@ def main():
         for action in ("create", "converge"):
             subprocess.run(["molecule", action, "-s", "e2e"], cwd=ROOT, env=env, check=True)
     started = time.monotonic()
-    boots(args.boots)
-    fetch_ratio()
-    storm(args.clients)
-    failover(args.kills)
+    if "boots" in args.only:
+        boots(args.boots)
+    if "fetch" in args.only:
+        fetch_ratio()
+    if "storm" in args.only:
+        storm(args.clients)
+    if "failover" in args.only:
+        failover(args.kills, args.append, args.cut)
+    if "nfs" in args.only:
+        nfs_calls(args.boots)
     print("\nbench-boot took %.0f s" % (time.monotonic() - started))
 
 

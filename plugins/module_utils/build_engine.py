@@ -43,6 +43,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import string
 import subprocess
@@ -572,11 +573,19 @@ def _run_step(log, text, cwd, env, ids, chroot=None):
     return proc.returncode
 
 
+def children_cpu_seconds():
+    """User and system CPU seconds of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def build_package(profile, name, build_dir, sources_dir, context=None, user=None, keep_work=False,
-                  jobs=1, inputs=None, now=time.time):
+                  jobs=1, inputs=None, now=time.time, cpu=children_cpu_seconds):
     """Build one package unless its stamp is current; returns what happened.
 
-    ``{"name", "version", "changed", "key", "seconds", "log"}``. On a failing
+    ``{"name", "version", "changed", "key", "seconds", "cpu_seconds", "log"}``:
+    ``seconds`` is the wall clock, ``cpu_seconds`` the CPU time of every
+    process of the build, which another load on the host barely changes. On a failing
     step raises BuildError with the package, its log and the log's last lines;
     earlier stamps are untouched and this package has none.
     """
@@ -614,6 +623,7 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
         shutil.rmtree(work, ignore_errors=True)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         start = now()
+        cpu_start = cpu()
         with open(log_path, "wb") as log:
             log.write(("# %s %s, key %s\n" % (name, pkg["version"], key)).encode())
             for entry in (pkg.get("sources") or []) + (pkg.get("patches") or []):
@@ -666,24 +676,26 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
                                          % (name, pkg["version"], step, code, log_path),
                                          package=name, log=log_path, log_tail=tail(log_path))
             seconds = round(now() - start, 1)
-            log.write(("==== done in %.1f s\n" % seconds).encode())
+            cpu_seconds = round(cpu() - cpu_start, 1)
+            log.write(("==== done in %.1f s, %.1f s of CPU\n" % (seconds, cpu_seconds)).encode())
         stamp = {"format": FORMAT, "name": name, "version": pkg["version"], "key": key,
-                 "stage": pkg["stage"], "sbu_estimate": pkg["sbu"], "seconds": seconds,
+                 "stage": pkg["stage"], "sbu_estimate": pkg["sbu"], "seconds": seconds, "cpu_seconds": cpu_seconds,
                  "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now()))}
         _write_json_atomic(stamp_path(build_dir, name), stamp)
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
-    result.update(changed=True, seconds=seconds, stamp=stamp)
+    result.update(changed=True, seconds=seconds, cpu_seconds=cpu_seconds, stamp=stamp)
     return result
 
 
-def sbu_seconds(build_dir):
+def sbu_seconds(build_dir, field="seconds"):
     """Seconds of 1 SBU measured on this host: ``<build>/sbu.json``, or the one
-    of the directory above it (shared by every profile built there), or None."""
+    of the directory above it (shared by every profile built there), or None.
+    ``field`` is ``seconds`` (wall clock) or ``cpu_seconds``."""
     for directory in (build_dir, os.path.dirname(os.path.normpath(build_dir))):
         try:
             with open(os.path.join(directory, "sbu.json")) as handle:
-                value = json.load(handle).get("seconds")
+                value = json.load(handle).get(field)
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
@@ -691,9 +703,9 @@ def sbu_seconds(build_dir):
     return None
 
 
-def record_sbu(build_dir, reference, seconds):
-    """Record 1 SBU for this build area and for the directory above it."""
-    data = {"reference": reference, "seconds": seconds,
+def record_sbu(build_dir, reference, seconds, cpu_seconds=None):
+    """Record 1 SBU (wall clock and CPU) for this build area and for the directory above it."""
+    data = {"reference": reference, "seconds": seconds, "cpu_seconds": cpu_seconds,
             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for directory in (build_dir, os.path.dirname(os.path.normpath(build_dir))):
         _write_json_atomic(os.path.join(directory, "sbu.json"), data)
@@ -701,17 +713,22 @@ def record_sbu(build_dir, reference, seconds):
 
 def report(profile, build_dir, context=None, inputs=None):
     """The SBU table of a profile's packages from their stamps."""
-    unit = sbu_seconds(build_dir)
-    rows, total = [], 0.0
+    unit, cpu_unit = sbu_seconds(build_dir), sbu_seconds(build_dir, "cpu_seconds")
+    rows, total, cpu_total = [], 0.0, 0.0
     for row in plan(profile, build_dir, context, inputs=inputs):
         seconds = row["stamp"]["seconds"] if row["stamp"] else None
-        if seconds is not None:
-            total += seconds
+        cpu = row["stamp"].get("cpu_seconds") if row["stamp"] else None
+        total += seconds or 0.0
+        cpu_total += cpu or 0.0
         rows.append({"name": row["name"], "version": row["version"], "stage": row["stage"],
                      "state": row["state"], "seconds": seconds, "sbu_estimate": row["sbu"],
-                     "sbu": round(seconds / unit, 2) if unit and seconds is not None else None})
+                     "sbu": round(seconds / unit, 2) if unit and seconds is not None else None,
+                     "cpu_seconds": cpu,
+                     "cpu_sbu": round(cpu / cpu_unit, 2) if cpu_unit and cpu is not None else None})
     return {"profile": profile["profile"], "sbu_seconds": unit, "total_seconds": round(total, 1),
-            "total_sbu": round(total / unit, 2) if unit else None, "packages": rows}
+            "total_sbu": round(total / unit, 2) if unit else None,
+            "sbu_cpu_seconds": cpu_unit, "total_cpu_seconds": round(cpu_total, 1),
+            "total_cpu_sbu": round(cpu_total / cpu_unit, 2) if cpu_unit else None, "packages": rows}
 
 
 def progress_line(done, total_count, name, version, seconds, remaining_sbu, unit):

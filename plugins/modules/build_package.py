@@ -176,6 +176,11 @@ seconds:
   returned: when O(state=built)
   type: float
   sample: 85.2
+cpu_seconds:
+  description: CPU seconds (user and system) of every process of the build of O(name), when it was built now.
+  returned: when O(state=built) and the package was built
+  type: float
+  sample: 170.4
 msg:
   description: A progress line, or on failure what failed with the log's last lines.
   returned: always
@@ -219,15 +224,22 @@ from ansible_collections.orionos.diskless.plugins.module_utils import build_engi
 
 def report_text(table):
     unit = table["sbu_seconds"]
-    lines = ["profile %s, 1 SBU = %s" % (table["profile"], "%.1f s" % unit if unit else "not measured"),
-             "%-24s %-12s %-10s %10s %8s %8s" % ("package", "version", "stage", "seconds", "SBU", "book")]
+    cpu_unit = table.get("sbu_cpu_seconds")
+    lines = ["profile %s, 1 SBU = %s (wall clock), %s (CPU)" % (
+        table["profile"], "%.1f s" % unit if unit else "not measured", "%.1f s" % cpu_unit if cpu_unit else "not measured"),
+        "%-24s %-12s %-10s %10s %8s %10s %8s %8s" % ("package", "version", "stage", "seconds", "SBU",
+                                                     "CPU s", "CPU SBU", "book")]
+
+    def cell(value, form):
+        return form % value if value is not None else "-"
+
     for row in table["packages"]:
-        lines.append("%-24s %-12s %-10s %10s %8s %8s" % (
-            row["name"], row["version"], row["stage"],
-            "%.1f" % row["seconds"] if row["seconds"] is not None else "-",
-            "%.2f" % row["sbu"] if row["sbu"] is not None else "-", row["sbu_estimate"]))
-    lines.append("total %.1f s%s" % (table["total_seconds"],
-                                     ", %.2f SBU" % table["total_sbu"] if table["total_sbu"] is not None else ""))
+        lines.append("%-24s %-12s %-10s %10s %8s %10s %8s %8s" % (
+            row["name"], row["version"], row["stage"], cell(row["seconds"], "%.1f"), cell(row["sbu"], "%.2f"),
+            cell(row.get("cpu_seconds"), "%.1f"), cell(row.get("cpu_sbu"), "%.2f"), row["sbu_estimate"]))
+    lines.append("total %.1f s%s; CPU %.1f s%s" % (
+        table["total_seconds"], cell(table["total_sbu"], ", %.2f SBU"),
+        table.get("total_cpu_seconds") or 0.0, cell(table.get("total_cpu_sbu"), ", %.2f SBU")))
     return "\n".join(lines) + "\n"
 
 
@@ -348,10 +360,11 @@ def main():
         module.fail_json(msg="%s\n%s" % (exc, "\n".join(exc.log_tail)), problems=exc.problems,
                          log=exc.log, log_tail=exc.log_tail, package=exc.package)
     if profile.get("sbu_reference") == p["name"]:
-        engine.record_sbu(build_dir, p["name"], result["seconds"])
+        engine.record_sbu(build_dir, p["name"], result["seconds"], result["cpu_seconds"])
         unit = result["seconds"]
     sbu = " (%.2f SBU)" % (result["seconds"] / unit) if unit else ""
-    module.exit_json(changed=True, seconds=result["seconds"], sbu_seconds=unit, log=result["log"], diff=diff,
+    module.exit_json(changed=True, seconds=result["seconds"], cpu_seconds=result["cpu_seconds"], sbu_seconds=unit,
+                     log=result["log"], diff=diff,
                      msg="%s-%s built in %.0f s%s" % (p["name"], row["version"], result["seconds"], sbu))
 
 

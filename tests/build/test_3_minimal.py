@@ -177,7 +177,23 @@ def test_the_build_writes_its_sbu_report(built):
     assert table["total_seconds"] >= sum(row["seconds"] for row in table["packages"]) - 0.5
     text = open(os.path.join(AREA, "report", "sbu.txt")).read()
     assert "busybox" in text and "total" in text
+    # CPU time beside the wall clock, for every package built.
+    assert rows["busybox"]["cpu_seconds"] > 0 and "CPU" in text
     print("\n" + text)
+
+
+def test_the_kernel_is_built_with_the_collections_patches(built):
+    log = open(os.path.join(AREA, "logs", "linux.log")).read()
+    assert "applying 01-sunrpc-soft-delay.patch" in log, log[:3000]
+    assert "patching file net/sunrpc/clnt.c" in log
+
+
+def test_an_unknown_kernel_patch_stops_before_any_build(built):
+    res = run_build("-e", json.dumps({"kernel_patches": ["sunrpc-soft-delay", "no-such-patch"]}))
+    assert res.returncode != 0
+    assert "kernel_patches: no-such-patch has no file files/patches/no-such-patch.patch" in res.stdout, \
+        res.stdout[-3000:]
+    assert "built in" not in res.stdout
 
 
 def test_a_kernel_option_that_does_not_exist_stops_before_the_kernel_is_compiled(built):

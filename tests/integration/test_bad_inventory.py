@@ -142,6 +142,13 @@ def test_dhcp_on_a_floating_address_without_one_is_refused(tmp_path):
     assert_refused(res, "orion_dhcp_on_vip: true needs orion_vip")
 
 
+def test_router_advertisements_without_an_ipv6_prefix_are_refused(tmp_path):
+    """lo has only ::1 (scope host): there is no prefix to advertise."""
+    res = run(tmp_path, server_vars={"boot_server_router_advertisement": True})
+    assert_refused(res, "boot_server_router_advertisement is on, but the boot interface lo has no global or "
+                        "unique-local IPv6 address")
+
+
 def test_export_subnet_without_nodes_is_refused(tmp_path):
     res = run(tmp_path, server_vars={"orion_nfs_clients": ["127.0.0.0/24", "10.99.0.0/24"]})
     assert_refused(res, "nfs_server_clients entry 10.99.0.0/24 contains none of the nodes' addresses")

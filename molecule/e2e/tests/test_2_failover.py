@@ -1,6 +1,7 @@
 """Failover: the server a node reads its root from is killed (SIGKILL) while
 the node checksums files with its caches dropped; no read fails, and the path
-comes back when the server does."""
+comes back when the server does. A node booted while the server is down gets
+that server's path added once it is back."""
 
 import re
 import subprocess
@@ -78,34 +79,52 @@ def test_the_floating_address_moves_to_the_living_server(killed):
     assert holder is not None and holder != killed["primary"], holder
 
 
-def test_a_node_booted_while_that_server_is_down_still_boots(killed, nodes):
+@pytest.fixture(scope="module")
+def rebooted(killed, nodes):
+    """e2enode02 booted again while that server is down, kept running to the end of the module."""
     other = nodes["e2enode02"]
     other.stop()
     fresh = Node(other.name, other.console.parent).start()
-    try:
-        got = fresh.wait_up()
-        assert got["result"] == "ok", got
-        # The dead server gave no path; the living one is the primary.
-        assert [NAME_OF[path["server"]] for path in got["paths"]] == [NAME_OF[got["primary"]]], got
-        assert NAME_OF[got["primary"]] != killed["primary"], got
-    finally:
-        fresh.stop()
+    yield {"node": fresh, "report": fresh.wait_up()}
+    fresh.stop()
 
 
-def test_the_path_is_reinstated_when_the_server_is_back(killed):
-    node = killed["node"]
-    start_server(killed["primary"])
+def test_a_node_booted_while_that_server_is_down_still_boots(killed, rebooted):
+    got = rebooted["report"]
+    assert got["result"] == "ok", got
+    # The dead server gave no path; the living one is the primary.
+    assert [NAME_OF[path["server"]] for path in got["paths"]] == [NAME_OF[got["primary"]]], got
+    assert NAME_OF[got["primary"]] != killed["primary"], got
+
+
+def wait_for_log(node, pattern, what):
     deadline = time.monotonic() + 300
     log = ""
     while time.monotonic() < deadline:
         log = node.run("cat /run/orion/boot.log").stdout
-        if re.search(r"orion-paths: path \S+ to %s \(primary\) reinstated" % re.escape(node.report["primary"]), log):
-            break
+        if re.search(pattern, log):
+            return log
         time.sleep(5)
-    else:
-        raise AssertionError("the path was not reinstated:\n" + log[-2000:])
+    raise AssertionError("%s:\n%s" % (what, log[-2000:]))
+
+
+def test_the_path_is_reinstated_when_the_server_is_back(killed, rebooted):
+    node = killed["node"]
+    start_server(killed["primary"])
+    wait_for_log(node, r"orion-paths: path \S+ to %s \(primary\) reinstated" % re.escape(node.report["primary"]),
+                 "the path was not reinstated")
     status = node.run("orion-dm status orion-root").stdout
     assert " F " not in status, status
     node.run("touch /tmp/stop")
     assert passes(node)[-1][3] == 0
     assert report(node.name)["result"] == "ok"
+
+
+def test_the_node_booted_without_that_server_gets_its_path_once_it_is_back(killed, rebooted):
+    node = rebooted["node"]
+    address = [a for a, name in NAME_OF.items() if name == killed["primary"]][0]
+    wait_for_log(node, r"orion-paths: path \S+ to %s added" % re.escape(address), "no path was added")
+    status = node.run("orion-dm status orion-root").stdout
+    assert len(re.findall(r" \d+:\d+ A ", status)) == 2, status
+    # Reads go on over the new table.
+    node.run("echo 3 > /proc/sys/vm/drop_caches; md5sum /bin/busybox")

@@ -9,6 +9,10 @@
  *   orion-dm create NAME TABLE     create device NAME from a one-line table
  *                                  "START LENGTH TYPE ARGS...", resume it,
  *                                  make /dev/mapper/NAME; print its path
+ *   orion-dm reload NAME TABLE     replace the table of device NAME: the new
+ *                                  table is loaded, then swapped in by one
+ *                                  resume, with I/O kept queued (no flush)
+ *                                  and the file system on it not frozen
  *   orion-dm status NAME           print "START LENGTH TYPE STATUS"
  *   orion-dm table NAME            print the loaded table line
  *   orion-dm message NAME MSG...   send a message to the target at sector 0
@@ -43,8 +47,8 @@ static int fail(const char *what, const char *name)
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: %s loop FILE | create NAME TABLE | status NAME | table NAME |\n"
-		"       message NAME MSG... | remove NAME\n", program);
+		"usage: %s loop FILE | create NAME TABLE | reload NAME TABLE | status NAME |\n"
+		"       table NAME | message NAME MSG... | remove NAME\n", program);
 	return 2;
 }
 
@@ -147,9 +151,10 @@ static int loop_attach(const char *file)
 	return fail("attach to a loop device:", file);
 }
 
-static int create(int fd, const char *name, const char *table)
+/* Load a one-line table into the inactive slot of NAME: 0, 1 refused, 2 bad table. */
+static int load(int fd, const char *name, const char *table)
 {
-	char buffer[BUFFER_SIZE], type[DM_MAX_TYPE_NAME], path[160];
+	char buffer[BUFFER_SIZE], type[DM_MAX_TYPE_NAME];
 	struct dm_ioctl *io;
 	struct dm_target_spec *spec;
 	unsigned long long start, length;
@@ -160,10 +165,6 @@ static int create(int fd, const char *name, const char *table)
 		fprintf(stderr, "%s: table \"%s\" is not START LENGTH TYPE ARGS\n", program, table);
 		return 2;
 	}
-	io = request(buffer, name);
-	if (dm(fd, DM_DEV_CREATE, io, "create"))
-		return 1;
-
 	io = request(buffer, name);
 	io->target_count = 1;
 	spec = (struct dm_target_spec *)(buffer + sizeof(struct dm_ioctl));
@@ -176,10 +177,23 @@ static int create(int fd, const char *name, const char *table)
 		return 2;
 	}
 	strcpy((char *)(spec + 1), table + consumed);
-	if (dm(fd, DM_TABLE_LOAD, io, "load the table of")) {
+	return dm(fd, DM_TABLE_LOAD, io, "load the table of");
+}
+
+static int create(int fd, const char *name, const char *table)
+{
+	char buffer[BUFFER_SIZE], path[160];
+	struct dm_ioctl *io;
+	int status;
+
+	io = request(buffer, name);
+	if (dm(fd, DM_DEV_CREATE, io, "create"))
+		return 1;
+	status = load(fd, name, table);
+	if (status) {
 		io = request(buffer, name);
 		ioctl(fd, DM_DEV_REMOVE, io);
-		return 1;
+		return status;
 	}
 	io = request(buffer, name);
 	if (dm(fd, DM_DEV_SUSPEND, io, "resume"))
@@ -189,6 +203,29 @@ static int create(int fd, const char *name, const char *table)
 	if (mknod(path, S_IFBLK | 0600, (dev_t)io->dev) < 0)
 		return fail("make", path);
 	printf("%s\n", path);
+	return 0;
+}
+
+static int reload(int fd, const char *name, const char *table)
+{
+	char buffer[BUFFER_SIZE];
+	struct dm_ioctl *io;
+	int status = load(fd, name, table);
+
+	if (status)
+		return status;
+	/*
+	 * The resume suspends the device, swaps the tables and resumes it in
+	 * one call: nothing runs in between that could need the device (it
+	 * may hold the root this program was read from).
+	 */
+	io = request(buffer, name);
+	io->flags |= DM_NOFLUSH_FLAG | DM_SKIP_LOCKFS_FLAG;
+	if (dm(fd, DM_DEV_SUSPEND, io, "swap in the new table of")) {
+		io = request(buffer, name);
+		ioctl(fd, DM_TABLE_CLEAR, io);
+		return 1;
+	}
 	return 0;
 }
 
@@ -269,6 +306,8 @@ int main(int argc, char **argv)
 		return fail("open", "/dev/mapper/control");
 	if (strcmp(argv[1], "create") == 0 && argc == 4)
 		return create(fd, argv[2], argv[3]);
+	if (strcmp(argv[1], "reload") == 0 && argc == 4)
+		return reload(fd, argv[2], argv[3]);
 	if (strcmp(argv[1], "status") == 0 && argc == 3)
 		return show(fd, argv[2], 0);
 	if (strcmp(argv[1], "table") == 0 && argc == 3)

@@ -278,6 +278,30 @@ def test_report_in_sbu(tmp_path, sources):
     assert table["total_sbu"] == 3.0
 
 
+def test_report_in_sbu_of_cpu_time(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas)
+    cpu = iter([0.0, 2.0, 10.0, 16.0, 20.0, 21.0])  # alpha 2 s, beta 6 s, gamma 1 s of CPU
+    for pkg in profile["packages"]:
+        engine.build_package(profile, pkg["name"], str(tmp_path / "build"), str(directory),
+                             context={"ORION_ROOTFS": str(tmp_path / "r")}, cpu=lambda: next(cpu))
+    engine.record_sbu(str(tmp_path / "build"), "alpha", 50.0, 2.0)
+    table = engine.report(profile, str(tmp_path / "build"), {"ORION_ROOTFS": str(tmp_path / "r")})
+    assert table["sbu_cpu_seconds"] == 2.0
+    assert [row["cpu_sbu"] for row in table["packages"]] == [1.0, 3.0, 0.5]
+    assert table["total_cpu_seconds"] == 9.0 and table["total_cpu_sbu"] == 4.5
+
+
+def test_the_cpu_time_of_a_step_is_counted_in_its_stamp(tmp_path, sources):
+    directory, shas = sources
+    burn = "python3 -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass'"
+    profile = profile_of(shas, alpha={"steps": {"build": burn}})
+    result = engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory),
+                                  context={"ORION_ROOTFS": str(tmp_path / "r")})
+    assert result["cpu_seconds"] >= 0.5
+    assert engine.read_stamp(str(tmp_path / "build"), "alpha")["cpu_seconds"] == result["cpu_seconds"]
+
+
 def test_progress_line():
     assert engine.progress_line(2, 5, "busybox", "1.35.0", 85, 3.0, 60.0) == \
         "[2/5] busybox-1.35.0 built in 85 s; about 3 min left by SBU (1 SBU = 60 s)"

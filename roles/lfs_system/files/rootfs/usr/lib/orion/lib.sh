@@ -4,6 +4,8 @@
 #
 # State of the boot, kept in /run/orion (moved into the running system):
 #   node image http-servers report-servers paths.list primary http-port log-server
+#   paths.missing  boot servers that gave no path at boot (orion-paths adds them later)
+#   root-file root-sha256 nfs-export nfs-options   what orion-paths needs for that
 #   phases        "<name> <seconds since the kernel started>" per boot phase
 #   boot.log      every line the init and the node's services logged
 #   result        ok, or failed: <reason>
@@ -32,6 +34,21 @@ orion_log() {
 
 orion_uptime() {
     cut -d' ' -f1 /proc/uptime
+}
+
+# orion_multipath_table PATHS: the device-mapper table of the root image over
+# the loop devices in PATHS (paths.list: "MAJ:MIN LOOP SERVER ROLE RTT" per
+# line), one path group per line in that order: reads go to the first group
+# with a working path; with none, they wait (queue_if_no_path).
+orion_multipath_table() {
+    __orion_count=0
+    __orion_groups=""
+    while read -r __orion_dev _loop _server _role _rtt; do
+        __orion_groups="$__orion_groups round-robin 0 1 1 $__orion_dev 1"
+        __orion_count=$((__orion_count + 1))
+    done < "$1"
+    __orion_sectors=$(blockdev --getsz "$(awk 'NR == 1 { print $2 }' "$1")") || return 1
+    echo "0 $__orion_sectors multipath 1 queue_if_no_path 0 $__orion_count 1$__orion_groups"
 }
 
 # orion_phase NAME: record that a boot phase ended now.
