@@ -230,16 +230,16 @@ def report_text(table):
         "%-24s %-12s %-10s %10s %8s %10s %8s %8s" % ("package", "version", "stage", "seconds", "SBU",
                                                      "CPU s", "CPU SBU", "book")]
 
-    def cell(value, form):
-        return form % value if value is not None else "-"
+    def cell(value, form, missing="-"):
+        return form % value if value is not None else missing
 
     for row in table["packages"]:
         lines.append("%-24s %-12s %-10s %10s %8s %10s %8s %8s" % (
             row["name"], row["version"], row["stage"], cell(row["seconds"], "%.1f"), cell(row["sbu"], "%.2f"),
             cell(row.get("cpu_seconds"), "%.1f"), cell(row.get("cpu_sbu"), "%.2f"), row["sbu_estimate"]))
     lines.append("total %.1f s%s; CPU %.1f s%s" % (
-        table["total_seconds"], cell(table["total_sbu"], ", %.2f SBU"),
-        table.get("total_cpu_seconds") or 0.0, cell(table.get("total_cpu_sbu"), ", %.2f SBU")))
+        table["total_seconds"], cell(table["total_sbu"], ", %.2f SBU", ""),
+        table.get("total_cpu_seconds") or 0.0, cell(table.get("total_cpu_sbu"), ", %.2f SBU", "")))
     return "\n".join(lines) + "\n"
 
 
