@@ -102,3 +102,13 @@ def test_a_compressor_of_another_image_format_is_named(mirror):
     assert res.returncode != 0
     assert "image_compression xz is not one of lz4hc, lz4 (the compressors of erofs)" in res.stdout, res.stdout[-3000:]
     assert not os.path.exists(base + "/build/minimal")
+
+
+def test_a_block_size_that_is_not_a_power_of_two_is_named(mirror):
+    base = fresh("blocksize")
+    res = run_build("-e", '{"image_block_size": 100000}',
+                    build_dir=base + "/build", cache=base + "/cache", store=base + "/store")
+    assert res.returncode != 0
+    assert "image_block_size 100000 is not 0 or a power of two from 4096 to 1048576" in res.stdout, \
+        res.stdout[-3000:]
+    assert not os.path.exists(base + "/build/minimal")
