@@ -40,6 +40,7 @@ Usage: python3 benchmarks/node_boot.py [--boots N] [--clients C] [--kills K] [--
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -264,7 +265,8 @@ def nfs_calls(count):
     version, cmdline = node_script("e2enode01")
     args = dict(word.split("=", 1) for word in cmdline.split() if "=" in word)
     ports = (int(args.get("orion.nfsport", 2049)), int(args.get("orion.mountport", 20048)))
-    root = [l for l in open(os.path.join(STORE, version, "manifest.json")) if '"root":' in l][0].split('"')[3]
+    with open(os.path.join(STORE, version, "manifest.json")) as handle:
+        root = json.load(handle)["boot"]["root"]
     trees = [os.path.join(volume_dir(server), "images", version, "tree") for server in SERVERS]
     kinds = [("image", ""), ("image, no sha256 check", " orion.verify=none"), ("unpacked tree", " orion.root=tree")]
     counts = {kind: [] for kind, _arg in kinds}

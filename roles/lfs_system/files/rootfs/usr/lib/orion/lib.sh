@@ -51,6 +51,13 @@ orion_multipath_table() {
     echo "0 $__orion_sectors multipath 1 queue_if_no_path 0 $__orion_count 1$__orion_groups"
 }
 
+# orion_image_sha256 FILE: the sha256 of an image file on an NFS mount, read
+# directly 1 MiB at a time (one NFS READ each; the page cache would read
+# ahead 128 KiB at a time).
+orion_image_sha256() {
+    dd if="$1" bs=1M iflag=direct 2> /dev/null | sha256sum | cut -d' ' -f1
+}
+
 # orion_phase NAME: record that a boot phase ended now.
 orion_phase() {
     echo "$1 $(orion_uptime)" >> "$ORION_RUN/phases"
