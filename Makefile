@@ -33,8 +33,11 @@ venv: $(BIN)/.installed
 images: host
 	bash tests/rig/build-images.sh
 
+# LAB_ARGS: more ansible-playbook arguments (tests/rig/lab-check.sh points the
+# build at the build tests' area with them).
+LAB_ARGS ?=
 lab: host venv images
-	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/lab.yml
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/lab.yml $(LAB_ARGS)
 
 lab-down: venv
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/lab_down.yml
@@ -94,7 +97,7 @@ collection: venv
 # The build from source: bad input, binutils pass 1 of the lfs profile, and the
 # minimal profile end to end (killed and resumed, booted in QEMU, reproducible).
 build-test: host venv sources
-	ORION_TEST_SOURCES=$(SOURCES) $(BIN)/python -m pytest -v -p no:cacheprovider tests/build
+	ORION_TEST_SOURCES=$(SOURCES) $(BIN)/python -m pytest -v -p no:cacheprovider --durations=15 tests/build
 
 molecule: host venv images
 	mkdir -p build; failed=""; \

@@ -4,7 +4,10 @@
 #     source (make build-test: compilers and QEMU, mostly CPU)
 #     runs in the background at a lower priority (nice 10), using the CPU the
 #     other lane leaves idle while it waits for takeovers, guests and services;
-#     then the e2e scenario, whose nodes boot the image that build made;
+#     then `make lab` as a newcomer runs it, checked as a client would
+#     (tests/rig/lab-check.sh), and the e2e scenario: both boot nodes from the
+#     image those build tests made (their build is then a no-op; one after the
+#     other, as two builds cannot share a build area);
 #   - lint, unit, collection and integration tests, then the Molecule
 #     scenarios, run in the foreground in that order, at normal priority, so
 #     their timing (VRRP takeovers, guest boots) is not slowed by the build.
@@ -30,8 +33,12 @@ start=$(date +%s)
   nice -n 10 "${make_cmd[@]}" --no-print-directory build-test
   rc=$?
   echo "run-tests: the build tests took $(( $(date +%s) - lane_start )) s in this lane so far"
-  # The e2e scenario boots nodes from the image the build tests made (its
-  # build is then a no-op); at normal priority, like the other scenarios.
+  if ((rc == 0)); then
+    t0=$(date +%s)
+    bash tests/rig/lab-check.sh "${make_cmd[*]}" || { echo "run-tests: FAILED the lab check"; rc=1; }
+    echo "run-tests: the lab check took $(( $(date +%s) - t0 )) s"
+  fi
+  # At normal priority, like the other scenarios.
   "${make_cmd[@]}" --no-print-directory molecule SCENARIOS=e2e || rc=1
   echo "run-tests: build lane took $(( $(date +%s) - lane_start )) s"
   exit $rc
@@ -62,6 +69,6 @@ if ((front_rc != 0)); then
 fi
 if ((build_rc != 0)); then
   echo "run-tests: failed in the build lane; its failures:"
-  grep -E '^(FAILED|ERROR) |^E   ' "$log" | tail -n 60
+  grep -E '^(FAILED|ERROR) |^E   |^lab-check: |^run-tests: FAILED' "$log" | tail -n 60
 fi
 ((front_rc == 0 && build_rc == 0))

@@ -34,7 +34,12 @@ def test_root_is_read_only_and_the_overlays_are_writable(nodes):
         assert "Read-only file system" in out and "rc=1" in out, out
         node.run("for d in /etc /var /root /home /tmp; do echo x > $d/orion-test && rm $d/orion-test; done")
         mounts = node.run("cat /proc/mounts").stdout
-        assert "/dev/mapper/orion-root / squashfs ro" in mounts or "/dev/mapper/orion-root / erofs ro" in mounts, mounts
+        root = re.search(r"^(/dev/loop\d+) / (squashfs|erofs) ro", mounts, re.M)
+        assert root, mounts
+        # The root's loop device reads the multipath device through the page cache.
+        loop = root.group(1).split("/")[-1]
+        backing = node.run("cat /sys/block/%s/loop/backing_file /sys/block/%s/loop/dio" % (loop, loop)).stdout.split()
+        assert backing == ["/dev/mapper/orion-root", "0"], backing
 
 
 def test_the_configuration_is_applied_with_node_over_group(nodes):

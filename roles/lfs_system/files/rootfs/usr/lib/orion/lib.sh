@@ -53,9 +53,12 @@ orion_multipath_table() {
 
 # orion_image_sha256 FILE: the sha256 of an image file on an NFS mount, read
 # directly 1 MiB at a time (one NFS READ each; the page cache would read
-# ahead 128 KiB at a time).
+# ahead 128 KiB at a time), and no further than its size (a read at the end
+# of the file would be one more READ).
 orion_image_sha256() {
-    dd if="$1" bs=1M iflag=direct 2> /dev/null | sha256sum | cut -d' ' -f1
+    __orion_size=$(stat -c %s "$1") || return 1
+    dd if="$1" bs=1M iflag=direct count=$(((__orion_size + 1048575) / 1048576)) 2> /dev/null |
+        sha256sum | cut -d' ' -f1
 }
 
 # orion_phase NAME: record that a boot phase ended now.
@@ -100,7 +103,10 @@ orion_report() {
             "$(orion_json "$node")" "$(orion_json "$result")" "$(orion_json "$reason")"
         printf '"image":%s,"fallback":%s,' "$(orion_json "$(cat "$ORION_RUN/image" 2>/dev/null)")" \
             "$([ "$(orion_arg orion.fallback)" = 1 ] && echo true || echo false)"
-        printf '"boot_seconds":%s,"kernel":%s,' "$(orion_uptime)" "$(orion_json "$(uname -r)")"
+        # The boot's duration is fixed by the first report; later ones (a
+        # path failed, came back or was added) keep it.
+        [ -s "$ORION_RUN/boot-seconds" ] || orion_uptime > "$ORION_RUN/boot-seconds"
+        printf '"boot_seconds":%s,"kernel":%s,' "$(cat "$ORION_RUN/boot-seconds")" "$(orion_json "$(uname -r)")"
         printf '"primary":%s,' "$(orion_json "$(cat "$ORION_RUN/primary" 2>/dev/null)")"
         printf '"macs":['
         sep=""
