@@ -37,6 +37,8 @@ start=$(date +%s)
     t0=$(date +%s)
     bash tests/rig/lab-check.sh "${make_cmd[*]}" || { echo "run-tests: FAILED the lab check"; rc=1; }
     echo "run-tests: the lab check took $(( $(date +%s) - t0 )) s"
+  else
+    echo "run-tests: FAILED the lab check: not run, as the build tests it builds on failed"
   fi
   # At normal priority, like the other scenarios.
   "${make_cmd[@]}" --no-print-directory molecule SCENARIOS=e2e || rc=1
