@@ -24,7 +24,12 @@ is a recipe:
   source tree and the sources are put under ``/orion-build`` in it, the kernel's
   virtual file systems are mounted for the package and unmounted after it
   whatever happens, and the steps run there as root with only ``PATH``,
-  ``HOME``, ``TERM``, the inputs and the recipe's own env.
+  ``HOME``, ``TERM``, the inputs and the recipe's own env. The build's input
+  files (the context's ``ORION_FILES``) are there too, read-only, at
+  ``/orion-build/files`` (``$ORION_FILES`` in the steps);
+* ``root``: true to run the steps on the host as root rather than as the build
+  user, for a step that must read or keep the owners of a root-owned tree (the
+  image of a system built in the chroot).
 
 Every package has a key: the sha256 of its recipe, the profile's build
 context, and the keys of what it depends on. A package is built only when
@@ -54,10 +59,10 @@ FORMAT = 1
 STEP_NAMES = ("prepare", "configure", "build", "check", "install", "finish")
 STAGES = ("sources", "toolchain", "temporary", "system", "kernel", "initramfs", "image")
 PACKAGE_KEYS = ("name", "version", "stage", "sbu", "sources", "patches", "steps", "depends",
-                "env", "unpack", "description", "provides", "chroot")
+                "env", "unpack", "description", "provides", "chroot", "root")
 FILE_KEYS = ("file", "sha256", "path")
 PROFILE_KEYS = ("profile", "description", "env", "sbu_reference", "packages", "mirrors", "host_tools",
-                "host_packages", "disk_mb", "chroot_root")
+                "host_packages", "disk_mb", "chroot_root", "include")
 LOG_TAIL_LINES = 25
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]{0,63}\Z")
@@ -177,9 +182,11 @@ def validate_package(pkg, index, earlier):
             for dep in depends:
                 if dep not in earlier:
                     problems.append("%s: depends on %r, which is not a package before it" % (where, dep))
-    for flag in ("unpack", "chroot"):
+    for flag in ("unpack", "chroot", "root"):
         if not isinstance(pkg.get(flag, flag == "unpack"), bool):
             problems.append("%s: %s must be true or false, got %r" % (where, flag, pkg.get(flag)))
+    if pkg.get("root") is True and pkg.get("chroot") is True:
+        problems.append("%s: root is for steps on the host; a chroot package runs as root already" % where)
     problems += env_problems(where, pkg.get("env"))
     return problems
 
@@ -189,6 +196,9 @@ def validate_profile(profile):
     if not isinstance(profile, dict):
         return ["profile: must be a mapping, got %r" % (profile,)]
     problems = ["profile: unknown field %r" % key for key in sorted(set(profile) - set(PROFILE_KEYS))]
+    if "include" in profile:
+        problems.append("profile: include %r is not resolved (the lfs_sources role adds the packages of the files it names)"
+                        % (profile["include"],))
     if not isinstance(profile.get("profile"), str) or not _NAME_RE.match(profile.get("profile") or ""):
         problems.append("profile: name %r is not a profile name" % (profile.get("profile"),))
     problems += env_problems("profile", profile.get("env"))
@@ -393,7 +403,7 @@ def chroot_environment(pkg, src_dir, inputs=None, key="", profile_name=""):
     for name, value in (pkg.get("env") or {}).items():
         env[name] = string.Template(str(value)).safe_substitute(env)
     env.update(ORION_PROFILE=profile_name, ORION_PACKAGE=pkg["name"], ORION_VERSION=pkg["version"], ORION_KEY=key,
-               ORION_SRC=src_dir, ORION_SOURCES=CHROOT_DIR + "/sources")
+               ORION_SRC=src_dir, ORION_SOURCES=CHROOT_DIR + "/sources", ORION_FILES=CHROOT_DIR + "/files")
     return env
 
 
@@ -460,15 +470,32 @@ def chroot_mount(root):
             subprocess.run(["mount", "--make-private", target], capture_output=True, check=False)
 
 
-class ChrootMounts:
-    """The virtual file systems of a chroot for the time of one package,
-    unmounted when it ends, whether it succeeded, failed or was interrupted."""
+def chroot_bind_files(root, files):
+    """The build's input files, read-only, at /orion-build/files in ``root``."""
+    target = os.path.join(os.path.realpath(root), CHROOT_DIR.lstrip("/"), "files")
+    if not files or not os.path.isdir(files) or target in mounts_under(root):
+        return
+    os.makedirs(target, exist_ok=True)
+    for args in (["--bind", files, target], ["-o", "remount,bind,ro", target], ["--make-private", target]):
+        proc = subprocess.run(["mount"] + args, capture_output=True, text=True, check=False)
+        if proc.returncode:
+            chroot_unmount(root)
+            raise BuildError("cannot mount %s read-only on %s: %s" % (files, target, proc.stderr.strip()),
+                             problems=["chroot: mount of %s failed" % target])
 
-    def __init__(self, root):
+
+class ChrootMounts:
+    """The virtual file systems of a chroot (and the build's input files) for
+    the time of one package, unmounted when it ends, whether it succeeded,
+    failed or was interrupted."""
+
+    def __init__(self, root, files=None):
         self.root = root
+        self.files = files
 
     def __enter__(self):
         chroot_mount(self.root)
+        chroot_bind_files(self.root, self.files)
         return self
 
     def __exit__(self, *exc):
@@ -611,7 +638,7 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
             raise BuildError("package %s: the chroot %s (%s) has no /bin/bash yet"
                              % (name, chroot, profile.get("chroot_root")),
                              problems=["package %s: chroot %s not ready" % (name, chroot)], package=name)
-    ids = None if chroot else _user_ids(user)
+    ids = None if chroot or pkg.get("root") else _user_ids(user)
     with BuildLock(build_dir):
         # An old stamp with another key goes first: nothing may look built while it is rebuilt.
         if os.path.exists(stamp_path(build_dir, name)):
@@ -662,7 +689,7 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
             env.setdefault("MAKEFLAGS", "-j%d" % jobs)
             if ids:
                 env["HOME"] = ids[2]
-            with (ChrootMounts(chroot) if chroot else _NoMounts()):
+            with (ChrootMounts(chroot, (context or {}).get("ORION_FILES")) if chroot else _NoMounts()):
                 for step in STEP_NAMES:
                     text = (pkg.get("steps") or {}).get(step)
                     if not text:

@@ -34,11 +34,13 @@ options:
         C(env), C(description) and C(sbu_reference) (the package whose build time is 1 SBU).
       - A recipe has C(name), C(version), C(stage), C(sbu), C(steps) (C(prepare), C(configure), C(build),
         C(check), C(install), C(finish)) and optionally C(sources) and C(patches) (lists of C(file) and
-        C(sha256)), C(depends), C(env), C(unpack), C(chroot) and C(description).
+        C(sha256)), C(depends), C(env), C(unpack), C(chroot), C(root) and C(description).
       - A package with C(chroot) true is built inside the new system, the directory in the context variable
         the profile's C(chroot_root) names, as root, with the kernel's virtual file systems mounted for its
         time (C(/dev), C(/dev/pts), C(/proc), C(/sys), C(/run), C(/dev/shm)) and unmounted after it, whether
-        it succeeded or failed.
+        it succeeded or failed. The context's C(ORION_FILES) is mounted read-only at C(/orion-build/files)
+        for that time too.
+      - A package with C(root) true runs its steps on the host as the module's user (root), not as O(user).
     type: dict
     required: true
   state:

@@ -1,6 +1,6 @@
 """Bad build input stops before anything is built, naming what is wrong: a wrong
 sha256, a missing source, a missing host tool, a bad recipe, a compressor the
-image format does not have."""
+image format does not have, an include that is not a shared recipe file."""
 
 import os
 import re
@@ -92,6 +92,19 @@ def test_a_bad_recipe_names_package_and_field(tmp_path, mirror):
                  "package dropbear: unknown step 'compile'",
                  "package linux-headers: depends on 'dropbear', which is not a package before it"):
         assert text in res.stdout, res.stdout[-3000:]
+    assert not os.path.exists(base + "/build/minimal")
+
+
+def test_an_include_that_is_not_a_shared_recipe_file_is_named(tmp_path, mirror):
+    def change(profile):
+        profile["include"] = [{"file": "node.yml"}, {"file": "kernel.yml"}]
+
+    base = fresh("include")
+    res = run_build("-e", "lfs_sources_recipe_file=" + recipe_file(tmp_path, change),
+                    build_dir=base + "/build", cache=base + "/cache", store=base + "/store")
+    assert res.returncode != 0
+    assert "include: [{'file': 'node.yml'}, {'file': 'kernel.yml'}] in %s must be a list of" % (tmp_path / "recipes.yml") \
+        in res.stdout, res.stdout[-3000:]
     assert not os.path.exists(base + "/build/minimal")
 
 

@@ -393,6 +393,48 @@ def test_a_chroot_package_builds_inside_the_root_with_the_virtual_file_systems(t
     assert engine.read_stamp(str(tmp_path / "build"), "beta")["key"] == result["key"]
 
 
+def test_a_chroot_package_reads_the_build_files_and_cannot_change_them(tmp_path, sources):
+    directory, shas = sources
+    root = tiny_root(tmp_path / "lfs")
+    files = tmp_path / "files"
+    (files / "src").mkdir(parents=True)
+    (files / "src" / "tool.c").write_text("int main(void) { return 0; }\n")
+    steps = {"build": 'read -r line < "$ORION_FILES/src/tool.c"; echo "$ORION_FILES: $line" > /seen.txt',
+             "install": 'if echo x 2>/dev/null > "$ORION_FILES/new.txt"; then echo written; else echo refused; fi > /write.txt'}
+    profile = chroot_profile(shas, steps)
+    context = {"LFS": str(root), "ORION_ROOTFS": str(tmp_path / "rootfs"), "ORION_FILES": str(files)}
+    engine.build_package(profile, "alpha", str(tmp_path / "build"), str(directory), context=context)
+    engine.build_package(profile, "beta", str(tmp_path / "build"), str(directory), context=context)
+    assert (root / "seen.txt").read_text() == "/orion-build/files: int main(void) { return 0; }\n"
+    assert (root / "write.txt").read_text() == "refused\n"
+    assert not (files / "new.txt").exists()
+    assert engine.mounts_under(str(root)) == []
+
+
+def test_a_root_package_runs_as_root_and_the_others_as_the_build_user(tmp_path, sources):
+    directory, shas = sources
+    profile = profile_of(shas)
+    for pkg in profile["packages"]:
+        pkg["steps"] = {"build": "id -u > uid.txt"}
+    profile["packages"][1]["root"] = True
+    build = str(tmp_path / "build")
+    for name in ("alpha", "beta"):
+        engine.build_package(profile, name, build, str(directory), user="nobody", keep_work=True)
+    nobody = subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True, check=True).stdout
+    assert (tmp_path / "build" / "work" / "alpha" / "uid.txt").read_text() == nobody
+    assert (tmp_path / "build" / "work" / "beta" / "uid.txt").read_text() == "0\n"
+
+
+def test_root_is_a_flag_of_host_packages_only(sources):
+    profile = profile_of(sources[1])
+    profile["chroot_root"] = "LFS"
+    profile["packages"][1]["root"] = "yes"
+    assert "package beta: root must be true or false, got 'yes'" in engine.validate_profile(profile)
+    profile["packages"][1].update(root=True, chroot=True)
+    assert ("package beta: root is for steps on the host; a chroot package runs as root already"
+            in engine.validate_profile(profile))
+
+
 def test_a_failing_chroot_package_leaves_nothing_mounted_and_no_stamp(tmp_path, sources):
     directory, shas = sources
     root = tiny_root(tmp_path / "lfs")
@@ -454,14 +496,55 @@ RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "
                        "recipes")
 
 
+def with_includes(profile):
+    """The profile as the lfs_sources role puts it together: the packages of
+    each included file (recipes/include), with the include's env added."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    profile = dict(profile)
+    for entry in profile.pop("include", []):
+        with open(os.path.join(RECIPES, "include", entry["file"])) as handle:
+            for pkg in yaml.safe_load(handle)["packages"]:
+                if "env" in entry:
+                    pkg = dict(pkg, env=dict(pkg.get("env") or {}, **entry["env"]))
+                profile["packages"].append(pkg)
+    return profile
+
+
+def test_an_include_left_unresolved_is_named(sources):
+    profile = profile_of(sources[1])
+    profile["include"] = [{"file": "node.yml"}]
+    assert ("profile: include [{'file': 'node.yml'}] is not resolved (the lfs_sources role adds the packages of the "
+            "files it names)") in engine.validate_profile(profile)
+
+
 @pytest.mark.parametrize("profile_file", sorted(name for name in os.listdir(RECIPES) if name.endswith(".yml")))
 def test_every_shipped_profile_is_valid_and_names_each_package_once(profile_file):
     import yaml  # pylint: disable=import-outside-toplevel
     with open(os.path.join(RECIPES, profile_file)) as handle:
-        profile = yaml.safe_load(handle)
+        profile = with_includes(yaml.safe_load(handle))
     assert engine.validate_profile(profile) == []
     names = [package["name"] for package in profile["packages"]]
     assert len(names) == len(set(names))
     for package in profile["packages"]:
         for source in package.get("sources", []):
             assert re.match(r"^[0-9a-f]{64}\Z", source["sha256"]), (package["name"], source["file"])
+
+
+def test_the_lfs_profile_ends_with_the_node_root_and_the_shared_node_packages():
+    import yaml  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(RECIPES, "lfs.yml")) as handle:
+        raw = yaml.safe_load(handle)
+    profile = with_includes(copy.deepcopy(raw))
+    names = [pkg["name"] for pkg in profile["packages"]]
+    assert names[-6:] == ["lfs-final-cleanup", "rootfs", "linux-config", "linux", "initramfs", "image"]
+    image = profile["packages"][-1]
+    assert image["root"] is True and image["env"] == {"ORION_ROOTFS": "${LFS}",
+                                                      "ORION_BUSYBOX": "${LFS}/usr/lib/orion/busybox"}
+    # The node's root is the chroot, and the initramfs takes the system's static BusyBox.
+    env = engine.step_environment(profile, profile["packages"][-2], {"LFS": "/b/lfs", "ORION_ROOTFS": "/b/rootfs"}, "/w")
+    assert (env["ORION_ROOTFS"], env["ORION_BUSYBOX"]) == ("/b/lfs", "/b/lfs/usr/lib/orion/busybox")
+    # Adding the node packages changes no key of the system before them: nothing built is built again.
+    raw.pop("include")
+    before = engine.package_keys(raw, {"LFS": "/b/lfs"})
+    after = engine.package_keys(profile, {"LFS": "/b/lfs"})
+    assert {name: after[name] for name in before} == before
