@@ -41,6 +41,8 @@ options:
         it succeeded or failed. The context's C(ORION_FILES) is mounted read-only at C(/orion-build/files)
         for that time too.
       - A package with C(root) true runs its steps on the host as the module's user (root), not as O(user).
+      - C(include) must be resolved before (the lfs_sources role adds the packages of the files it names); a profile
+        that still has it is refused.
     type: dict
     required: true
   state:
@@ -119,9 +121,11 @@ seealso:
 """
 
 EXAMPLES = r"""
+# A profile of your own, without include (the lfs_sources role resolves the
+# includes of the collection's profiles and passes the whole profile).
 - name: Check the profile and see what is left to build
   orionos.diskless.build_package:
-    profile: "{{ lookup('ansible.builtin.file', 'recipes/minimal.yml') | from_yaml }}"
+    profile: "{{ lookup('ansible.builtin.file', 'my-profile.yml') | from_yaml }}"
     build_dir: /var/tmp/orion-build/minimal
   register: build_plan
 
