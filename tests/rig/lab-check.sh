@@ -5,7 +5,10 @@
 # changes nothing, and `make lab-down` leaves no container, network or node.
 # The lab takes its build area, source cache and source mirror from the build
 # tests (the same as the e2e scenario), so its build is a no-op after them.
-# Usage: lab-check.sh MAKE  (the make command, with its flags)
+# LAB_CHECK_VARS=FILE gives the lab's build other settings instead (a JSON or
+# YAML file of variables), such as the lfs profile's:
+#   {"orion_build_profile": "lfs", "lfs_sources_build_dir": ..., "lfs_sources_cache": ...}
+# Usage: [LAB_CHECK_VARS=FILE] lab-check.sh MAKE  (the make command, with its flags)
 set -o errexit -o nounset -o pipefail
 
 read -r -a make_cmd <<<"${1:-make}"
@@ -15,9 +18,14 @@ work=${ORION_TEST_BUILD:-/var/tmp/orion-test-build}
 sources=${ORION_TEST_SOURCES:-/var/cache/orion/debian-sources}
 key=/var/tmp/orion-lab/id_ed25519
 mkdir -p build
-vars=build/lab-check-vars.json
-printf '{"lfs_sources_mirrors": ["%s"], "lfs_sources_build_dir": "%s/build", "lfs_sources_cache": "%s/cache"}\n' \
-  "$sources" "$work" "$work" >"$vars"
+vars=${LAB_CHECK_VARS:-}
+if [ -z "$vars" ]; then
+  vars=build/lab-check-vars.json
+  printf '{"lfs_sources_mirrors": ["%s"], "lfs_sources_build_dir": "%s/build", "lfs_sources_cache": "%s/cache"}\n' \
+    "$sources" "$work" "$work" >"$vars"
+fi
+[ -r "$vars" ] || { echo "lab-check: LAB_CHECK_VARS: $vars is not a readable file" >&2; exit 2; }
+vars=$(realpath "$vars")
 
 fail() { echo "lab-check: $*" >&2; exit 1; }
 down() { "${make_cmd[@]}" --no-print-directory lab-down >build/lab-down.log 2>&1 || cat build/lab-down.log; }
