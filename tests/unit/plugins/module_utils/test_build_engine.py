@@ -528,6 +528,9 @@ def test_every_shipped_profile_is_valid_and_names_each_package_once(profile_file
     for package in profile["packages"]:
         for source in package.get("sources", []):
             assert re.match(r"^[0-9a-f]{64}\Z", source["sha256"]), (package["name"], source["file"])
+        # The first source is unpacked with tar unless the recipe says otherwise.
+        first = (package.get("sources") or [{"file": "none.tar.gz"}])[0]["file"]
+        assert re.search(r"\.tar(\.(gz|xz|bz2))?\Z", first) or package.get("unpack") is False, (package["name"], first)
 
 
 def test_the_lfs_profile_ends_with_the_node_root_and_the_shared_node_packages():
