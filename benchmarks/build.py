@@ -6,7 +6,7 @@ sources to a published image, with its SBU table.
 Run with the Python of the project's virtualenv (ansible-playbook is taken
 from beside it), as root. In a fresh work directory, one run after the other:
 
-  1. the lfs profile's toolchain alone (chapter 4 layout and binutils pass 1):
+  1. the lfs profile's chapter 4 layout and binutils pass 1 alone:
      its time is 1 SBU on this machine, recorded for every profile built beside it;
   2. the minimal profile, cold, from the offline mirror to a published image.
 
@@ -19,6 +19,7 @@ filled from Debian's source packages (tests/rig/debian-sources.sh).
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,13 +34,31 @@ def build(work, sources, *extra):
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
            "-i", os.path.join(ROOT, "tests", "build", "inventory.yml"), os.path.join(ROOT, "playbooks", "build.yml"),
            "-e", json.dumps(settings)] + list(extra)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    # profile_tasks adds the slowest tasks after the recap: where the time
+    # outside the packages goes.
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="15")
     start = time.monotonic()
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - start
     if res.returncode:
         sys.exit("build failed:\n" + res.stdout[-5000:])
-    return seconds
+    return seconds, res.stdout
+
+
+def slowest(stdout):
+    """The profile_tasks lines of its recap (name, a run of dashes, seconds)."""
+    tail = stdout.split("TASKS RECAP", 1)[-1].splitlines()
+    return "\n".join("    " + line.rstrip() for line in tail if re.search(r" -{3,} [0-9.]+s$", line.rstrip()))
+
+
+def package_seconds(area):
+    """Seconds the packages themselves took, from the stamps of the build."""
+    total = 0.0
+    for name in os.listdir(os.path.join(area, "stamps")):
+        with open(os.path.join(area, "stamps", name)) as handle:
+            total += json.load(handle).get("seconds", 0.0)
+    return total
 
 
 def main():
@@ -52,16 +71,19 @@ def main():
                    stdout=subprocess.DEVNULL)
     shutil.rmtree(args.work, ignore_errors=True)
     try:
-        lfs = build(args.work, args.sources, "-e", "orion_build_profile=lfs", "-e", "orion_build_toolchain_only=true")
+        lfs = build(args.work, args.sources, "-e", "orion_build_profile=lfs", "-e", '{"orion_build_only": ["binutils-pass1"]}')[0]
         with open(os.path.join(args.work, "build", "sbu.json")) as handle:
             sbu = json.load(handle)["seconds"]
         print("lfs toolchain run (layout + binutils pass 1): %.0f s of ansible-playbook; 1 SBU = %.1f s" % (lfs, sbu))
-        minimal = build(args.work, args.sources)
+        minimal, out = build(args.work, args.sources)
         print("minimal profile, cold, sources to published image: %.0f s of ansible-playbook (%.1f SBU, %.1f min)"
               % (minimal, minimal / sbu, minimal / 60))
+        packages = package_seconds(os.path.join(args.work, "build", "minimal"))
+        print("  of which the packages' own steps: %.0f s; the playbook around them: %.0f s" % (packages, minimal - packages))
+        print("  slowest tasks:\n" + slowest(out))
         with open(os.path.join(args.work, "build", "minimal", "report", "sbu.txt")) as handle:
             print(handle.read())
-        again = build(args.work, args.sources)
+        again = build(args.work, args.sources)[0]
         print("minimal profile, second run (nothing to build): %.0f s" % again)
     finally:
         if not args.keep:
