@@ -4,6 +4,7 @@ packages (tests/rig/debian-sources.sh)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,7 +49,8 @@ def recap(output):
     counts = {}
     lines = output.split("PLAY RECAP")[-1].splitlines()[1:]
     for line in lines:
-        if ":" not in line:
+        # Only the host lines: a callback such as profile_tasks may print more after them.
+        if not re.match(r"[\w.-]+ +: ok=", line):
             continue
         host, rest = line.split(":", 1)
         values = dict(item.split("=") for item in rest.split())

@@ -62,7 +62,8 @@ t0=$(date +%s)
 "${make_cmd[@]}" --no-print-directory lab LAB_ARGS="-e @$vars" >build/lab-second.log 2>&1 ||
   { cat build/lab-second.log; fail "the second make lab failed"; }
 echo "lab-check: the second make lab took $(( $(date +%s) - t0 )) s"
-recap=$(sed -n '/^PLAY RECAP/,$p' build/lab-second.log | grep -E '^[[:alnum:]._-]+ +:')
+recap=$(sed -n '/^PLAY RECAP/,$p' build/lab-second.log | grep -E '^[[:alnum:]._-]+ +: ok=' || true)
+[ -n "$recap" ] || fail "the second make lab printed no play recap"
 echo "$recap"
 if grep -Ev ' changed=0 .* failed=0 ' <<<"$recap"; then
   fail "the second make lab changed something (above)"
