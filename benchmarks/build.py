@@ -52,15 +52,6 @@ def slowest(stdout):
     return "\n".join("    " + line.rstrip() for line in tail if re.search(r" -{3,} [0-9.]+s$", line.rstrip()))
 
 
-def package_seconds(area):
-    """Seconds the packages themselves took, from the stamps of the build."""
-    total = 0.0
-    for name in os.listdir(os.path.join(area, "stamps")):
-        with open(os.path.join(area, "stamps", name)) as handle:
-            total += json.load(handle).get("seconds", 0.0)
-    return total
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/var/tmp/orion-bench-build")
@@ -78,10 +69,12 @@ def main():
         minimal, out = build(args.work, args.sources)
         print("minimal profile, cold, sources to published image: %.0f s of ansible-playbook (%.1f SBU, %.1f min)"
               % (minimal, minimal / sbu, minimal / 60))
-        packages = package_seconds(os.path.join(args.work, "build", "minimal"))
+        report = os.path.join(args.work, "build", "minimal", "report")
+        with open(os.path.join(report, "sbu.json")) as handle:
+            packages = json.load(handle)["total_seconds"]
         print("  of which the packages' own steps: %.0f s; the playbook around them: %.0f s" % (packages, minimal - packages))
         print("  slowest tasks:\n" + slowest(out))
-        with open(os.path.join(args.work, "build", "minimal", "report", "sbu.txt")) as handle:
+        with open(os.path.join(report, "sbu.txt")) as handle:
             print(handle.read())
         again = build(args.work, args.sources)[0]
         print("minimal profile, second run (nothing to build): %.0f s" % again)
