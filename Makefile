@@ -89,7 +89,7 @@ units: collection-tree
 integration: host venv
 	$(BIN)/python -m pytest -q tests/integration
 
-collection: venv
+collection: host venv images
 	bash tests/collection/check-install.sh
 
 # Each scenario's output also goes to build/molecule-<scenario>.log; when one

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 
 
 def _wrap(func, *args, **kwargs):
@@ -35,12 +36,20 @@ def boot_network_errors(nodes, network):
     return _wrap(netboot.check_boot_network, nodes, network)
 
 
-def inventory_nodes(names, hostvars, prefix="orion_node_"):
+def inventory_nodes(names, hostvars, prefix=inventory.NODE_PREFIX):
     """Turn inventory host names into node mappings."""
     try:
-        return netboot.inventory_nodes(names, hostvars, prefix)
+        return inventory.nodes(names, hostvars, prefix)
     except KeyError as exc:
         raise AnsibleFilterError("inventory_nodes: host %s is not in hostvars" % exc) from exc
+
+
+def inventory_servers(names, hostvars):
+    """Turn inventory host names into boot server mappings."""
+    try:
+        return inventory.servers(names, hostvars)
+    except KeyError as exc:
+        raise AnsibleFilterError("inventory_servers: host %s is not in hostvars" % exc) from exc
 
 
 def dhcp_range_slice(dynamic_range, index, count):
@@ -56,13 +65,6 @@ def dhcp_range_slice(dynamic_range, index, count):
         raise AnsibleFilterError("dhcp_range_slice: index %d is not in 0..%d" % (index, count - 1))
     first, last = _wrap(netboot.split_range, dynamic_range["start"], dynamic_range["end"], count)[index]
     return {"start": first, "end": last}
-
-
-def dhcp_host_line(node):
-    """Return the dnsmasq dhcp-hostsfile line of a node."""
-    if not isinstance(node, dict) or "name" not in node:
-        raise AnsibleFilterError("dhcp_host_line: %r is not a node mapping" % (node,))
-    return _wrap(netboot.dhcp_host_line, node)
 
 
 def kernel_args_list(value):
@@ -90,8 +92,8 @@ class FilterModule:
             "pxe_mac": pxe_mac,
             "boot_network_errors": boot_network_errors,
             "inventory_nodes": inventory_nodes,
+            "inventory_servers": inventory_servers,
             "dhcp_range_slice": dhcp_range_slice,
-            "dhcp_host_line": dhcp_host_line,
             "kernel_args_list": kernel_args_list,
             "subnet_netmask": subnet_netmask,
             "ip_in_subnet": ip_in_subnet,

@@ -44,6 +44,8 @@ import re
 
 from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fields
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import model
 
 try:
     import netaddr
@@ -51,23 +53,16 @@ except ImportError:  # pragma: no cover - netboot.require_netaddr() reports it
     netaddr = None
 
 TABLE_FORMAT = 1
-ARCHES = ("x86_64", "aarch64", "armv7l", "i686", "riscv64", "ppc64le", "s390x")
-FIRMWARES = netboot.FIRMWARES
+ARCHES = fields.ARCHES
+FIRMWARES = fields.FIRMWARES
 SELECTORS = ("mac", "name", "group", "label", "subnet", "arch", "firmware")
 RULE_KEYS = ("name", "match", "percent", "seed", "channel", "image", "fallback", "kernel_args", "profile")
 DEFAULT_KEYS = ("channel", "image", "fallback", "kernel_args", "profile")
-NODE_KEYS = ("name", "mac", "ip", "groups", "labels", "arch", "firmware", "kernel_args",
-             # accepted for compatibility with boot_server_nodes, not used here
-             "image", "fallback_image")
-IMAGE_STATES = ("published", "deprecated")
-DEFAULT_ARCH = "x86_64"
+DEFAULT_ARCH = model.DEFAULT_ARCH
 DEFAULT_PROFILE = "default"
 
 # Names: DNS labels (nodes) or short identifiers (channels, rules, groups,
 # profiles, label keys and values).
-_NODE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
-_IDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.-]{0,63}\Z")
 _GLOB_RE = re.compile(r"^[A-Za-z0-9*?\[\]!_.-]{1,253}\Z")
 # Server addresses and host names in the script: letters, digits, . : - and
 # brackets for IPv6.
@@ -102,12 +97,7 @@ def stable_bucket(name, seed=""):
     return int.from_bytes(digest[:8], "big") % 100
 
 
-def _as_list(value):
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return list(value)
-    return [value]
+_as_list = model.as_list
 
 
 def _safe_token(token):
@@ -169,44 +159,6 @@ def image_from_manifest(version, manifest, state="published"):
                  state=state)
 
 
-STATE_DIR = "state"
-STATE_FILE = "images.json"
-
-
-def state_path(root):
-    """The file holding each version's state (only deprecations are listed)."""
-    return os.path.join(root, STATE_DIR, STATE_FILE)
-
-
-def load_states(root):
-    """Return {version: state} from the store's state file (missing: {})."""
-    path = state_path(root)
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise store.ImageStoreError("%s: cannot read image states (%s)" % (path, exc)) from exc
-    versions = data.get("versions") if isinstance(data, dict) else None
-    if not isinstance(versions, dict):
-        raise store.ImageStoreError("%s: 'versions' must be an object" % path)
-    states = {}
-    for version, entry in versions.items():
-        state = entry.get("state") if isinstance(entry, dict) else entry
-        if state not in IMAGE_STATES:
-            raise store.ImageStoreError("%s: versions.%s.state %r is not one of %s"
-                                        % (path, version, state, ", ".join(IMAGE_STATES)))
-        states[version] = state
-    return states
-
-
-def dump_states(states):
-    """Serialize image states the same way every time."""
-    listed = {v: {"state": s} for v, s in sorted(states.items()) if s != "published"}
-    return json.dumps({"format": 1, "versions": listed}, indent=2, sort_keys=True) + "\n"
-
-
 def load_images(root):
     """Read every published version of the store at ``root``.
 
@@ -214,7 +166,7 @@ def load_images(root):
     whose manifest could be read, and the problems of the others.
     """
     images_dir = os.path.join(root, "images")
-    states = load_states(root)
+    states = store.load_states(root)
     images, problems = {}, []
     for version in store.list_versions(images_dir):
         try:
@@ -245,187 +197,12 @@ def coerce_images(value):
 
 
 # ------------------------------------------------------------------ nodes
+# Nodes and subnets are parsed by the fleet model; the policy takes its Node
+# objects as they are.
 
-class Node:
-    """A diskless node as the policy sees it (checked and normalized)."""
-
-    __slots__ = ("name", "macs", "ip", "groups", "labels", "arch", "firmware", "kernel_args")
-
-    def __init__(self, name, macs, ip=None, groups=(), labels=None, arch=DEFAULT_ARCH,
-                 firmware=None, kernel_args=()):
-        self.name = name
-        self.macs = list(macs)
-        self.ip = ip
-        self.groups = sorted(set(groups))
-        self.labels = dict(labels or {})
-        self.arch = arch
-        self.firmware = firmware
-        self.kernel_args = list(kernel_args)
-
-    def as_dict(self):
-        return {slot: getattr(self, slot) for slot in self.__slots__}
-
-
-def _parse_labels(where, value, problems):
-    """Labels as a mapping or a list of key=value strings -> dict."""
-    labels = {}
-    if value is None:
-        return labels
-    if isinstance(value, dict):
-        pairs = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        pairs = []
-        for item in value:
-            if not isinstance(item, str) or "=" not in item:
-                problems.append("%s: labels entry %r is not key=value" % (where, item))
-                continue
-            key, _sep, val = item.partition("=")
-            pairs.append((key, val))
-    else:
-        problems.append("%s: labels %r is not a mapping or a list of key=value" % (where, value))
-        return labels
-    for key, val in pairs:
-        if isinstance(val, (bool, int, float)) and not isinstance(val, bool):
-            val = str(val)
-        if not isinstance(key, str) or not _IDENT_RE.match(key):
-            problems.append("%s: label key %r is not allowed (letters, digits, _ . -)" % (where, key))
-        elif not isinstance(val, str) or not _LABEL_VALUE_RE.match(val):
-            problems.append("%s: label %s value %r is not allowed (letters, digits, _ . -)"
-                            % (where, key, val))
-        else:
-            labels[key] = val
-    return labels
-
-
-def _parse_ip(raw):
-    try:
-        return netaddr.IPAddress(str(raw))
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return None
-
-
-def parse_nodes(raw_nodes, problems):
-    """Check node mappings; return the Node objects of the usable ones.
-
-    Appends a problem naming node and field for each bad value.
-    """
-    nodes = []
-    seen_names, seen_macs, seen_ips = {}, {}, {}
-    for index, raw in enumerate(_as_list(raw_nodes)):
-        if not isinstance(raw, dict):
-            problems.append("nodes[%d]: %r is not a mapping" % (index, raw))
-            continue
-        name = raw.get("name")
-        where = "node %s" % name if isinstance(name, str) and name else "nodes[%d]" % index
-        ok = True
-        for key in sorted(set(raw) - set(NODE_KEYS)):
-            problems.append("%s: unknown field %r (known: %s)" % (where, key, ", ".join(NODE_KEYS)))
-            ok = False
-        if not isinstance(name, str) or not _NODE_NAME_RE.match(name):
-            problems.append("%s: name %r is not a valid host name (lower-case letters, digits, '-')"
-                            % (where, name))
-            ok = False
-        elif name in seen_names:
-            problems.append("%s: name is used twice (nodes[%d] and nodes[%d])"
-                            % (where, seen_names[name], index))
-            ok = False
-        else:
-            seen_names[name] = index
-
-        macs = []
-        raw_macs = _as_list(raw.get("mac"))
-        if not raw_macs:
-            problems.append("%s: mac is missing" % where)
-            ok = False
-        for raw_mac in raw_macs:
-            try:
-                mac = netboot.normalize_mac(raw_mac)
-            except netboot.NetbootError as exc:
-                problems.append("%s: mac: %s" % (where, exc))
-                ok = False
-                continue
-            if mac in seen_macs:
-                problems.append("%s: mac %s (given as %r) is already used by node %s"
-                                % (where, mac, raw_mac, seen_macs[mac]))
-                ok = False
-            elif mac not in macs:
-                seen_macs[mac] = name
-                macs.append(mac)
-
-        ip = None
-        if raw.get("ip") not in (None, ""):
-            addr = _parse_ip(raw.get("ip"))
-            if addr is None:
-                problems.append("%s: ip %r is not an IPv4 or IPv6 address" % (where, raw.get("ip")))
-                ok = False
-            elif addr in seen_ips:
-                problems.append("%s: ip %s is already used by node %s" % (where, addr, seen_ips[addr]))
-                ok = False
-            else:
-                seen_ips[addr] = name
-                ip = addr
-
-        groups = []
-        for group in _as_list(raw.get("groups")):
-            if not isinstance(group, str) or not _IDENT_RE.match(group):
-                problems.append("%s: group %r is not allowed (letters, digits, _ . -)" % (where, group))
-                ok = False
-            else:
-                groups.append(group)
-        count = len(problems)
-        labels = _parse_labels(where, raw.get("labels"), problems)
-        ok = ok and len(problems) == count
-
-        arch = raw.get("arch") or DEFAULT_ARCH
-        if arch not in ARCHES:
-            problems.append("%s: arch %r is not one of %s" % (where, arch, ", ".join(ARCHES)))
-            ok = False
-        firmware = raw.get("firmware") or None
-        if firmware is not None and firmware not in FIRMWARES:
-            problems.append("%s: firmware %r is not one of %s" % (where, firmware, ", ".join(FIRMWARES)))
-            ok = False
-        karg_problems = netboot.kernel_arg_errors("%s: kernel_args" % where, raw.get("kernel_args"))
-        if karg_problems:
-            problems.extend(karg_problems)
-            ok = False
-        if ok:
-            nodes.append(Node(name, macs, ip=ip, groups=groups, labels=labels, arch=arch,
-                              firmware=firmware,
-                              kernel_args=netboot.kernel_args_list(raw.get("kernel_args"))))
-    return nodes
-
-
-def parse_subnets(raw_subnets, problems):
-    """Node subnets: a list of CIDR strings or {subnet: CIDR, ...settings}.
-
-    Two subnets that overlap must carry the same settings.
-    """
-    subnets = []
-    for index, raw in enumerate(_as_list(raw_subnets)):
-        if isinstance(raw, str):
-            raw = {"subnet": raw}
-        if not isinstance(raw, dict) or "subnet" not in raw:
-            problems.append("subnets[%d]: %r is not a CIDR or a mapping with 'subnet'" % (index, raw))
-            continue
-        try:
-            net = netaddr.IPNetwork(str(raw["subnet"]))
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            problems.append("subnets[%d]: subnet %r is not a CIDR network" % (index, raw["subnet"]))
-            continue
-        if str(net.cidr) != str(net):
-            problems.append("subnets[%d]: subnet %r has host bits set (did you mean %s?)"
-                            % (index, raw["subnet"], net.cidr))
-            continue
-        settings = {k: v for k, v in raw.items() if k != "subnet"}
-        for other_index, other, other_settings in subnets:
-            if other.version == net.version and (net in other or other in net) \
-                    and settings != other_settings:
-                problems.append("subnets[%d]: subnet %s overlaps subnets[%d] %s with different settings"
-                                " (%s vs %s)" % (index, net, other_index, other,
-                                                 json.dumps(settings, sort_keys=True, default=str),
-                                                 json.dumps(other_settings, sort_keys=True, default=str)))
-        subnets.append((index, net, settings))
-    return [net for _index, net, _settings in subnets]
+Node = model.Node
+parse_nodes = model.parse_nodes
+parse_subnets = model.parse_subnets
 
 
 # ----------------------------------------------------------------- policy
@@ -497,7 +274,7 @@ def _parse_match(where, raw, problems):
             continue
         if key == "label":
             count = len(problems)
-            labels = _parse_labels(field, values, problems)
+            labels = fields.labels(values, "labels", problems, field)
             if len(problems) == count:
                 if not labels:
                     problems.append("%s is empty" % field)
@@ -521,7 +298,7 @@ def _parse_match(where, raw, problems):
                 else:
                     good.append(item)
             elif key == "group":
-                if not isinstance(item, str) or not _IDENT_RE.match(item):
+                if not fields.is_identifier(item):
                     problems.append("%s: %r is not a group name" % (field, item))
                 else:
                     good.append(item)
@@ -574,7 +351,7 @@ def _parse_action(where, raw, channels, images, problems, allowed):
     kargs = raw.get("kernel_args")
     problems.extend(netboot.kernel_arg_errors("%s: kernel_args" % where, kargs))
     profile = raw.get("profile")
-    if profile is not None and (not isinstance(profile, str) or not _IDENT_RE.match(profile)):
+    if profile is not None and (not fields.is_identifier(profile)):
         problems.append("%s: profile %r is not allowed (letters, digits, _ . -)" % (where, profile))
     return channel, image, fallback, netboot.kernel_args_list(kargs), profile
 
@@ -590,7 +367,7 @@ def parse_channels(raw, images, problems):
     for name in sorted(raw, key=str):
         value = raw[name]
         where = "channel %s" % name
-        if not isinstance(name, str) or not _IDENT_RE.match(name):
+        if not fields.is_identifier(name):
             problems.append("policy.channels: channel name %r is not allowed (letters, digits, _ . -)"
                             % (name,))
             continue
@@ -641,7 +418,7 @@ def parse_policy(raw, images, problems):
             problems.append("%s: %r is not a mapping" % (where, item))
             continue
         count = len(problems)
-        if name is not None and (not isinstance(name, str) or not _IDENT_RE.match(name)):
+        if name is not None and (not fields.is_identifier(name)):
             problems.append("%s: name %r is not allowed (letters, digits, _ . -)" % (where, name))
         elif name in seen_labels:
             problems.append("%s: name is used twice (rules[%d] and rules[%d])"
@@ -801,14 +578,8 @@ def resolve(raw_nodes, raw_policy, images=None, subnets=None, previous=None, ker
     problems = []
     if images is not None:
         images = coerce_images(images)
-    nodes = parse_nodes(raw_nodes, problems)
     nets = parse_subnets(subnets, problems)
-    if nets:
-        for node in nodes:
-            if node.ip is not None and not any(
-                    node.ip.version == net.version and node.ip in net for net in nets):
-                problems.append("node %s: ip %s is outside every node subnet (%s)"
-                                % (node.name, node.ip, ", ".join(str(n) for n in nets)))
+    nodes = parse_nodes(raw_nodes, problems, subnets=nets)
     problems.extend(netboot.kernel_arg_errors("kernel_args", kernel_args))
     channels, rules, default = parse_policy(raw_policy, images, problems)
     if problems or default is None:

@@ -52,8 +52,9 @@ import resource
 import shutil
 import string
 import subprocess
-import tempfile
 import time
+
+from ansible_collections.orionos.diskless.plugins.module_utils import fileio
 
 FORMAT = 1
 STEP_NAMES = ("prepare", "configure", "build", "check", "install", "finish")
@@ -93,14 +94,6 @@ class BuildError(Exception):
 
 def _canonical(data):
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files_problems(where, value, field):
@@ -298,26 +291,7 @@ def read_stamp(build_dir, name):
 
 
 def _write_json_atomic(path, data):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fileio.atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o644, dir_mode=0o777)
 
 
 def plan(profile, build_dir, context=None, only=None, inputs=None):
@@ -517,7 +491,7 @@ def _copy_sources(pkg, sources_dir, dest):
     for entry in (pkg.get("sources") or []) + (pkg.get("patches") or []):
         target = os.path.join(dest, entry["file"])
         if os.path.exists(target):
-            if sha256_file(target) == entry["sha256"]:
+            if fileio.sha256_file(target) == entry["sha256"]:
                 continue
             os.unlink(target)
         try:
@@ -659,7 +633,7 @@ def build_package(profile, name, build_dir, sources_dir, context=None, user=None
                     raise BuildError("package %s: source %s is missing from %s" % (name, entry["file"], sources_dir),
                                      problems=["package %s: source %s missing" % (name, entry["file"])],
                                      package=name, log=log_path)
-                actual = sha256_file(path)
+                actual = fileio.sha256_file(path)
                 if actual != entry["sha256"]:
                     raise BuildError("package %s: %s has sha256 %s, the recipe says %s"
                                      % (name, entry["file"], actual, entry["sha256"]),
@@ -756,14 +730,3 @@ def report(profile, build_dir, context=None, inputs=None):
             "total_sbu": round(total / unit, 2) if unit else None,
             "sbu_cpu_seconds": cpu_unit, "total_cpu_seconds": round(cpu_total, 1),
             "total_cpu_sbu": round(cpu_total / cpu_unit, 2) if cpu_unit else None, "packages": rows}
-
-
-def progress_line(done, total_count, name, version, seconds, remaining_sbu, unit):
-    """``[i/N] name-version built in 85 s; about 4 min left by SBU``."""
-    text = "[%d/%d] %s-%s" % (done, total_count, name, version)
-    text += " built in %.0f s" % seconds if seconds is not None else ""
-    if unit:
-        text += "; about %.0f min left by SBU (1 SBU = %.0f s)" % (remaining_sbu * unit / 60.0, unit)
-    else:
-        text += "; %.1f SBU of recipes left" % remaining_sbu
-    return text

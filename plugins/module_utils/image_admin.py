@@ -6,7 +6,7 @@
 The store layout is the one of ``image_store``: ``<root>/images/<version>/``
 holds each published version (its files and ``manifest.json``), the work
 areas ``<root>/.incoming`` and ``<root>/.trash`` sit beside it, and
-``<root>/state/images.json`` (see ``boot_policy.load_states``) lists the
+``<root>/state/images.json`` (see ``image_store.load_states``) lists the
 versions that are not plainly published (deprecated ones).
 
 Every operation is planned first: inputs are checked, the source is hashed
@@ -32,10 +32,10 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 
 from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy as engine
+from ansible_collections.orionos.diskless.plugins.module_utils import fileio
 from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
 
 STATES = ("published", "deprecated", "absent", "pruned", "verified", "listed")
@@ -134,7 +134,7 @@ class StoreView:
         self.root = root
         self.images_dir = os.path.join(root, "images")
         try:
-            self.states = engine.load_states(root)
+            self.states = store.load_states(root)
         except store.ImageStoreError as exc:
             _fail("root: the image state file is unusable: %s" % exc)
         self.entries = {}
@@ -178,23 +178,8 @@ def state_lines(entries):
 
 def write_states(root, states):
     """Replace the state file atomically (temporary file in its directory, fsync, rename)."""
-    path = engine.state_path(root)
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=STATE_DIR_MODE)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(engine.dump_states(states))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, STATE_FILE_MODE)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    store.fsync_dir(directory)
+    fileio.atomic_write(store.state_path(root), store.dump_states(states),
+                        mode=STATE_FILE_MODE, dir_mode=STATE_DIR_MODE)
 
 
 # --------------------------------------------------------------- references
@@ -606,7 +591,7 @@ def apply(planned):
         elif action[0] == "remove":
             what = "removing version %s" % action[1]
         else:
-            what = "writing %s" % engine.state_path(root)
+            what = "writing %s" % store.state_path(root)
         try:
             if action[0] == "copy":
                 _publish_copy(root, action[1], action[2], action[3])

@@ -23,12 +23,13 @@ functions without Ansible.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import stat
+
+from ansible_collections.orionos.diskless.plugins.module_utils import fileio
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -38,7 +39,6 @@ TRASH = ".trash"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 _FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}\Z")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
-_CHUNK = 1024 * 1024
 
 
 class ImageStoreError(ValueError):
@@ -53,15 +53,6 @@ def valid_version(name):
 def valid_file_name(name):
     """True when ``name`` is a plain file name allowed inside a version."""
     return isinstance(name, str) and bool(_FILE_RE.match(name)) and name != MANIFEST
-
-
-def sha256_file(path):
-    """Return the hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def parse_manifest(text, where="manifest"):
@@ -126,7 +117,7 @@ def build_manifest(version_dir, version=None, extra=None):
             raise ImageStoreError("%s: only regular files may be part of an image" % path)
         if not valid_file_name(name):
             raise ImageStoreError("%s: %r is not a plain file name" % (version_dir, name))
-        files[name] = {"size": os.path.getsize(path), "sha256": sha256_file(path)}
+        files[name] = {"size": os.path.getsize(path), "sha256": fileio.sha256_file(path)}
     if not files:
         raise ImageStoreError("%s: no files to put in a manifest" % version_dir)
     manifest = {"format": MANIFEST_FORMAT}
@@ -178,7 +169,7 @@ def verify_version(version_dir, manifest=None, checksums=True):
                             % (version_dir, name, size, want["size"]))
             continue
         if checksums:
-            digest = sha256_file(path)
+            digest = fileio.sha256_file(path)
             if digest != want["sha256"]:
                 problems.append("%s: file %s has sha256 %s, the manifest says %s"
                                 % (version_dir, name, digest, want["sha256"]))
@@ -222,13 +213,47 @@ def plan_sync(source_versions, local_versions, delete=False):
     }
 
 
-def fsync_dir(path):
-    """Flush a directory entry change (a rename) to disk."""
-    fd = os.open(path, os.O_RDONLY)
+# ------------------------------------------------------------ image states
+# Each version is "published" unless the state file lists it otherwise:
+# <root>/state/images.json = {"format": 1, "versions": {"<v>": {"state": "deprecated"}}}.
+
+IMAGE_STATES = ("published", "deprecated")
+STATE_DIR = "state"
+STATE_FILE = "images.json"
+
+
+def state_path(root):
+    """The file holding each version's state (only deprecations are listed)."""
+    return os.path.join(root, STATE_DIR, STATE_FILE)
+
+
+def load_states(root):
+    """Return {version: state} from the store's state file (missing: {})."""
+    path = state_path(root)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ImageStoreError("%s: cannot read image states (%s)" % (path, exc)) from exc
+    versions = data.get("versions") if isinstance(data, dict) else None
+    if not isinstance(versions, dict):
+        raise ImageStoreError("%s: 'versions' must be an object" % path)
+    states = {}
+    for version, entry in versions.items():
+        state = entry.get("state") if isinstance(entry, dict) else entry
+        if state not in IMAGE_STATES:
+            raise ImageStoreError("%s: versions.%s.state %r is not one of %s"
+                                  % (path, version, state, ", ".join(IMAGE_STATES)))
+        states[version] = state
+    return states
+
+
+def dump_states(states):
+    """Serialize image states the same way every time."""
+    listed = {v: {"state": s} for v, s in sorted(states.items()) if s != "published"}
+    return json.dumps({"format": 1, "versions": listed}, indent=2, sort_keys=True) + "\n"
 
 
 def fsync_tree(path):
@@ -236,12 +261,8 @@ def fsync_tree(path):
     for name in os.listdir(path):
         full = os.path.join(path, name)
         if os.path.isfile(full) and not os.path.islink(full):
-            fd = os.open(full, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    fsync_dir(path)
+            fileio.fsync_path(full)
+    fileio.fsync_path(path)
 
 
 def promote(images_dir, staging_dir, version):
@@ -254,7 +275,7 @@ def promote(images_dir, staging_dir, version):
         raise ImageStoreError("%s already exists; a published version is never replaced" % final)
     fsync_tree(staging_dir)
     os.rename(staging_dir, final)
-    fsync_dir(images_dir)
+    fileio.fsync_path(images_dir)
     return final
 
 
@@ -272,7 +293,7 @@ def remove_version(images_dir, version):
     elif os.path.isdir(target):
         shutil.rmtree(target)
     os.rename(os.path.join(images_dir, version), target)
-    fsync_dir(images_dir)
+    fileio.fsync_path(images_dir)
     shutil.rmtree(target)
 
 

@@ -20,7 +20,6 @@ from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 # Namespace of the export UUIDs (a fixed, project-specific UUID).
 _NAMESPACE = uuid.UUID("6f2c1d0e-5b7a-4e61-9a3c-0d1e2f3a4b5c")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]*\Z")
-SEC_FLAVORS = ("sys", "krb5", "krb5i", "krb5p")
 
 
 class NfsError(ValueError):

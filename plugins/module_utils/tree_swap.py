@@ -26,6 +26,8 @@ import hashlib
 import os
 import shutil
 
+from ansible_collections.orionos.diskless.plugins.module_utils import fileio
+
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 
@@ -179,11 +181,7 @@ def swap_tree(dest, files, mode=0o644, dir_mode=0o755, hook=None):
         _remove(aside)
         os.rename(dest, aside)
         os.rename(link, dest)
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fileio.fsync_path(parent)
     if hook:
         hook("swapped")
     _cleanup(dest, keep=final)

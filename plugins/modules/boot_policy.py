@@ -159,20 +159,16 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - orionos.diskless.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Validates and resolves everything and reports what would change, writing nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: The diff lists the nodes whose boot target (image and fallback) changes.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
+requirements:
+  - netaddr (Python library, on the host the module runs on; the boot_server role installs python3-netaddr)
 notes:
-  - Needs the Python library C(netaddr) where the module runs.
   - dnsmasq reads C(dhcp-hosts) when it starts and on SIGHUP; send it one when this module reports a change.
 seealso:
   - name: The boot_server role

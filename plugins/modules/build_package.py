@@ -100,18 +100,13 @@ options:
   report:
     description: With O(state=reported), the JSON file to write.
     type: path
+extends_documentation_fragment:
+  - orionos.diskless.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: With V(built), reports whether the package would be built, without building it.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: The diff is the package's stamp key before and after (V(built)), or the report text before and after (V(reported)).
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
 notes:
   - Two builds cannot share a build directory at the same time; the second fails at once naming the first one's pid.
   - Run long builds with C(async) and C(poll); the roles of this collection loop over the packages so that each

@@ -111,18 +111,13 @@ options:
     description: With O(state=pruned), how many of the newest published versions of each architecture to keep (at least 1).
     type: int
     default: 3
+extends_documentation_fragment:
+  - orionos.diskless.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Checks and hashes everything and reports the change and the resulting images without writing anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: The diff is the list of versions with their states, one per line, before and after.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
 notes:
   - Run it on the image source server; replicas receive new versions with M(orionos.diskless.image_sync).
   - The module takes no lock; do not run two of its tasks against the same store at the same time.

@@ -64,18 +64,13 @@ options:
         into C(images/.trash), so nothing half-removed is ever visible.
     type: bool
     default: false
+extends_documentation_fragment:
+  - orionos.diskless.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reports the versions that would be pulled or removed without touching anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: The diff is the list of visible versions before and after.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
 notes:
   - Needs C(rsync) and an ssh client on the replica and C(rsync) on the source.
 seealso:

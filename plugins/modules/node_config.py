@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: node_config
 short_description: Render every diskless node's declarative configuration in one step
-version_added: 0.5.0
+version_added: 0.4.0
 description:
   - Checks the whole configuration tree (default, group and node fragments) against the nodes
     and groups of the inventory, collecting every problem (each naming the fragment, the field
@@ -45,16 +45,13 @@ options:
         C(target), C(fstype) nfs, nfs4 or tmpfs, C(options))."
     type: dict
     default: {}
+extends_documentation_fragment:
+  - orionos.diskless.attributes
 attributes:
   check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
+    details: Reports what would change and writes nothing.
   diff_mode:
-    support: full
-    description: The diff lists the nodes whose file would change.
-  idempotent:
-    support: full
-    description: The same input gives the same files, and no change is reported.
+    details: The diff lists the nodes whose file would change.
 """
 
 EXAMPLES = r"""

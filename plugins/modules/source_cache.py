@@ -12,10 +12,16 @@ version_added: 0.4.0
 description:
   - Makes sure a cache directory holds every file of O(files) with its sha256.
   - A file already in the cache with the right sha256 is used as it is. Otherwise the mirrors are tried
-    in order, each as C(<mirror>/<file>); the first copy whose sha256 matches enters the cache (by a
-    rename, after the check). A copy with a wrong sha256 never enters the cache.
-  - A mirror is an C(http://), C(https://) or C(file://) URL, or an absolute directory. Offline sites list
-    a local directory only.
+    in order, a web mirror as C(<mirror>/<path>/<file>) (the file's path, e.g. its pool directory in a
+    Debian archive), a directory as C(<dir>/<file>); the first copy whose sha256 matches enters the cache
+    (by a rename, after the check). A copy with a wrong sha256 never enters the cache.
+  - A mirror is an C(http://), C(https://) or C(file://) URL, an absolute directory, or V(apt).
+    Offline sites list a local directory only.
+  - V(apt) stands for the Debian mirrors of the target host's own apt sources (C(/etc/apt/sources.list)
+    and the C(.list) and C(.sources) files of C(/etc/apt/sources.list.d)), read when the module runs.
+    Their C(http://) and C(https://) URIs of C(deb) and C(deb-src) entries naming a release count, in
+    apt's order (entries naming only C(-security) or C(-updates) suites when there is none); disabled
+    stanzas, C(cdrom:) and C(file:) entries are left out. The module fails, naming the files it read, when there is none.
   - When any file cannot be had with its sha256, the module fails naming every such file, the expected
     sha256 and, for each mirror, the actual sha256 or why it failed. The files that could be had stay
     in the cache.
@@ -27,7 +33,7 @@ options:
     type: dict
     required: true
   mirrors:
-    description: Where to look for the files, in order.
+    description: Where to look for the files, in order; V(apt) is the host's configured Debian mirrors.
     type: list
     elements: str
     required: true
@@ -39,18 +45,13 @@ options:
     description: Seconds one download may stall before the next mirror is tried.
     type: int
     default: 60
+extends_documentation_fragment:
+  - orionos.diskless.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reports which files would be fetched and from where; fails when a file is in no local mirror.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: The diff is the list of files in the cache with their sha256 before and after.
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
 notes:
   - The checksums are the recipes', whatever the mirror; a mirror cannot change what gets built.
 seealso:
@@ -65,8 +66,10 @@ EXAMPLES = r"""
         sha256: 7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4
         path: pool/main/m/musl
     mirrors:
+      # A directory of tarballs, then the site's Debian mirror, then those of the host's apt sources.
       - /srv/mirror/sources
-      - https://deb.debian.org/debian
+      - http://mirror.example.org/debian
+      - apt
     cache: /var/cache/orion/sources
 """
 
@@ -77,6 +80,12 @@ cached:
   type: list
   elements: str
   sample: ["musl_1.2.3.orig.tar.gz"]
+mirrors:
+  description: The mirrors tried, in order, V(apt) replaced by the host's configured Debian mirrors.
+  returned: success
+  type: list
+  elements: str
+  sample: ["/srv/mirror/sources", "http://mirror.example.org/debian"]
 fetched:
   description: Files put into the cache by this run, with the mirror each came from.
   returned: always
@@ -135,8 +144,8 @@ def main():
     try:
         if not module.check_mode:
             os.makedirs(cache, exist_ok=True)
-        result = source_cache.fetch(files, module.params["mirrors"], cache, download=download,
-                                    check_mode=module.check_mode)
+        mirrors = source_cache.resolve_mirrors(module.params["mirrors"])
+        result = source_cache.fetch(files, mirrors, cache, download=download, check_mode=module.check_mode)
     except source_cache.SourceError as exc:
         module.fail_json(msg="%s: %s" % (exc, "; ".join(exc.problems)), problems=exc.problems,
                          cached=[], fetched={})
@@ -144,7 +153,8 @@ def main():
                      for name in result["cached"])
     after = "".join("%s %s\n" % (name, files[name] if isinstance(files[name], str) else files[name].get("sha256"))
                     for name in sorted(set(result["cached"]) | set(result["fetched"])))
-    module.exit_json(changed=bool(result["fetched"]), diff={"before": before, "after": after}, **result)
+    module.exit_json(changed=bool(result["fetched"]), diff={"before": before, "after": after}, mirrors=mirrors,
+                     **result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local container images the lab and the Molecule scenarios run on.
 #
-# No registry is reachable, so the base comes from debootstrap:
+# No registry is reachable, so the base comes from debootstrap, from the
+# Debian mirror of this machine's apt sources (or ORION_DEBIAN_MIRROR):
 #   localhost/orion-base     Debian 12 minbase, imported from a debootstrap tree
 #   localhost/orion-systemd  base + systemd, python3, iproute2 (test hosts)
 # An image is rebuilt only when its recipe (this file and the Containerfile)
@@ -10,7 +11,6 @@ set -o errexit -o nounset -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 suite=${ORION_DEBIAN_SUITE:-bookworm}
-mirror=${ORION_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 recipe_hash=$(cat "$0" "$here/Containerfile.systemd" | sha256sum | cut -c1-16)
 
 label_of() {
@@ -20,6 +20,7 @@ label_of() {
 if [[ -z "$(podman image ls -q localhost/orion-base)" ]]; then
   tree=$(mktemp -d /var/tmp/orion-base.XXXXXX)
   trap 'rm -rf "$tree"' EXIT
+  mirror=${ORION_DEBIAN_MIRROR:-$(python3 "$here/apt-mirror.py" "$suite")}
   echo "build-images: debootstrap $suite (minbase) from $mirror"
   debootstrap --variant=minbase "$suite" "$tree" "$mirror" >/var/tmp/orion-debootstrap.log 2>&1 || {
     tail -n 20 /var/tmp/orion-debootstrap.log >&2

@@ -9,8 +9,8 @@ F = filters.FilterModule().filters()
 
 
 def test_all_filters_are_registered():
-    assert set(F) == {"pxe_mac", "boot_network_errors", "inventory_nodes", "dhcp_range_slice",
-                      "dhcp_host_line", "kernel_args_list", "subnet_netmask", "ip_in_subnet"}
+    assert set(F) == {"pxe_mac", "boot_network_errors", "inventory_nodes", "inventory_servers", "dhcp_range_slice",
+                      "kernel_args_list", "subnet_netmask", "ip_in_subnet"}
 
 
 def test_pxe_mac_formats_and_lists():
@@ -45,12 +45,10 @@ def test_kernel_args_list():
         F["kernel_args_list"](5)
 
 
-def test_subnet_netmask_and_host_line_errors():
+def test_subnet_netmask_errors():
     assert F["subnet_netmask"]("10.0.0.0/24") == "255.255.255.0"
     with pytest.raises(AnsibleFilterError, match="'bogus' is not a CIDR network"):
         F["subnet_netmask"]("bogus")
-    with pytest.raises(AnsibleFilterError, match="is not a node mapping"):
-        F["dhcp_host_line"]("x")
 
 
 def test_ip_in_subnet_filter():

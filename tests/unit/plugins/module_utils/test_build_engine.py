@@ -302,11 +302,6 @@ def test_the_cpu_time_of_a_step_is_counted_in_its_stamp(tmp_path, sources):
     assert engine.read_stamp(str(tmp_path / "build"), "alpha")["cpu_seconds"] == result["cpu_seconds"]
 
 
-def test_progress_line():
-    assert engine.progress_line(2, 5, "busybox", "1.35.0", 85, 3.0, 60.0) == \
-        "[2/5] busybox-1.35.0 built in 85 s; about 3 min left by SBU (1 SBU = 60 s)"
-
-
 def test_inputs_key_one_package_and_its_dependents_and_reach_its_steps(tmp_path, sources):
     directory, shas = sources
     profile = profile_of(shas, gamma={"depends": ["alpha"]},

@@ -96,7 +96,7 @@ def test_publish_builds_manifest_copies_read_only_and_is_idempotent(tmp_path, ro
     for name in list(FILES) + [store.MANIFEST]:
         assert stat.S_IMODE(os.stat(os.path.join(vdir, name)).st_mode) == 0o444
     assert os.listdir(os.path.join(root, store.STAGING)) == []
-    assert not os.path.exists(engine.state_path(root))
+    assert not os.path.exists(store.state_path(root))
     image = out["images"][0]
     assert image["files"] == 3 and image["size"] == sum(len(v) for v in FILES.values())
     assert image["state"] == "published" and image["root"] == "root.erofs"
@@ -177,15 +177,15 @@ def test_deprecate_and_publish_again(root):
     add_version(root, "v1", "2026-11-01T00:00:00Z")
     out = run(root, check_mode=True, version="v1", state="deprecated")
     assert out["changed"] is True and out["images"][0]["state"] == "deprecated"
-    assert not os.path.exists(engine.state_path(root))
+    assert not os.path.exists(store.state_path(root))
     out = run(root, version="v1", state="deprecated")
     assert out["changed"] is True and out["diff"] == {"before": "v1 published\n", "after": "v1 deprecated\n"}
-    assert engine.load_states(root) == {"v1": "deprecated"}
-    assert os.listdir(os.path.dirname(engine.state_path(root))) == ["images.json"]
+    assert store.load_states(root) == {"v1": "deprecated"}
+    assert os.listdir(os.path.dirname(store.state_path(root))) == ["images.json"]
     assert run(root, version="v1", state="deprecated")["changed"] is False
     out = run(root, version="v1", state="published")
     assert out["changed"] is True and out["images"][0]["state"] == "published"
-    assert engine.load_states(root) == {}
+    assert store.load_states(root) == {}
     assert run(root, version="v1")["changed"] is False
 
 
@@ -194,7 +194,7 @@ def test_publish_from_src_of_a_deprecated_version_publishes_it_again(tmp_path, r
     run(root, version="v1", src=src)
     run(root, version="v1", state="deprecated")
     out = run(root, version="v1", src=src)
-    assert out["changed"] is True and engine.load_states(root) == {}
+    assert out["changed"] is True and store.load_states(root) == {}
 
 
 # ------------------------------------------------------------------ absent
@@ -236,7 +236,7 @@ def test_remove_with_force_drops_files_and_state(root):
     assert out["diff"] == {"before": "v1 deprecated\nv2 published\n", "after": "v2 published\n"}
     assert store.list_versions(os.path.join(root, "images")) == ["v2"]
     assert os.listdir(os.path.join(root, store.TRASH)) == []
-    assert engine.load_states(root) == {}
+    assert store.load_states(root) == {}
     out = run(root, version="v1", state="absent")
     assert out["changed"] is False and out["removed"] == []
 
@@ -261,7 +261,7 @@ def test_prune_keeps_newest_of_each_arch_and_referenced(root):
     out = run(root, state="pruned", keep=2, policy=policy)
     assert out["changed"] is True
     assert store.list_versions(os.path.join(root, "images")) == sorted(out["kept"])
-    assert engine.load_states(root) == {}                       # the deprecated one went
+    assert store.load_states(root) == {}                       # the deprecated one went
     assert run(root, state="pruned", keep=2, policy=policy)["changed"] is False
 
 
@@ -424,8 +424,8 @@ def test_bad_input_names_the_field_and_changes_nothing(tmp_path, root, params, f
 
 def test_unusable_state_file_fails_before_anything_changes(tmp_path, root):
     add_version(root, "v1", "2026-11-01T00:00:00Z")
-    os.makedirs(os.path.dirname(engine.state_path(root)))
-    with open(engine.state_path(root), "w", encoding="utf-8") as handle:
+    os.makedirs(os.path.dirname(store.state_path(root)))
+    with open(store.state_path(root), "w", encoding="utf-8") as handle:
         json.dump({"versions": {"v1": "retired"}}, handle)
     refused(root, ["root: the image state file is unusable", "'retired'"], version="v1", state="deprecated")
     refused(root, ["image state file"], version="v2", src=make_src(str(tmp_path / "a")))

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 
 NETWORK = {
     "subnet": "10.0.0.0/24",
@@ -147,15 +148,10 @@ def test_accepted_kernel_args_cannot_break_out(word):
             assert bad not in word
 
 
-def test_dhcp_host_line():
-    assert netboot.dhcp_host_line(node(mac=["52-54-00-00-00-01", "5254.0000.0002"])) == \
-        "52:54:00:00:00:01,52:54:00:00:00:02,10.0.0.11,n1"
-
-
 def test_inventory_nodes_sorted_and_passed_through():
     hostvars = {"b": {"orion_node_mac": "m2", "group_names": ["g2", "g1"]},
                 "a": {"orion_node_mac": "m1", "orion_node_ip": "10.0.0.1", "group_names": []}}
-    assert netboot.inventory_nodes(["b", "a"], hostvars) == [
+    assert inventory.nodes(["b", "a"], hostvars) == [
         {"name": "a", "groups": [], "mac": "m1", "ip": "10.0.0.1"},
         {"name": "b", "groups": ["g1", "g2"], "mac": "m2"}]
 
