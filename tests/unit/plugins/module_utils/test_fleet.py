@@ -310,8 +310,8 @@ def test_vrrp_priorities_by_place_and_the_interface():
 def test_every_vrrp_problem_is_named():
     sections, _derived = settings.check_role("vrrp", "s1", dict(
         VRRP, vip="10.9.9.9", version=2, advert_int=0.5, router_id=300,
-        peers=[{"name": "s1", "address": "10.0.0.2", "priority": 100}, {"name": "s2", "address": "10.0.0.3",
-                                                                         "priority": "100"}],
+        peers=[{"name": "s1", "address": "10.0.0.2", "priority": 100},
+               {"name": "s2", "address": "10.0.0.3", "priority": "100"}],
         checks=[{"name": "Bad", "type": "ping", "target": "x"}, {"name": "web", "type": "http", "target": "$(x)"}],
         master_restarts=["dnsmasq;reboot"]), VRRP_FACTS)
     assert sections[0][1] == [
