@@ -30,14 +30,16 @@ against a fixed set of safe characters before anything is rendered, and
 checked again while rendering: nothing from the inventory can break out of
 an iPXE script or the command line.
 
+The nodes, subnets and the policy itself are parsed and checked by the
+fleet model (plugins/module_utils/fleet: model.py, policy.py); this engine
+resolves and renders what the model gives it.
+
 Plain Python: modules and filters are thin wrappers, the unit tests call
 these functions without Ansible.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -46,24 +48,17 @@ from ansible_collections.orionos.diskless.plugins.module_utils import image_stor
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fields
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import model
-
-try:
-    import netaddr
-except ImportError:  # pragma: no cover - netboot.require_netaddr() reports it
-    netaddr = None
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import policy
 
 TABLE_FORMAT = 1
 ARCHES = fields.ARCHES
 FIRMWARES = fields.FIRMWARES
-SELECTORS = ("mac", "name", "group", "label", "subnet", "arch", "firmware")
-RULE_KEYS = ("name", "match", "percent", "seed", "channel", "image", "fallback", "kernel_args", "profile")
-DEFAULT_KEYS = ("channel", "image", "fallback", "kernel_args", "profile")
+SELECTORS = policy.SELECTORS
+RULE_KEYS = policy.RULE_KEYS
+DEFAULT_KEYS = policy.DEFAULT_KEYS
 DEFAULT_ARCH = model.DEFAULT_ARCH
 DEFAULT_PROFILE = "default"
 
-# Names: DNS labels (nodes) or short identifiers (channels, rules, groups,
-# profiles, label keys and values).
-_GLOB_RE = re.compile(r"^[A-Za-z0-9*?\[\]!_.-]{1,253}\Z")
 # Server addresses and host names in the script: letters, digits, . : - and
 # brackets for IPv6.
 _SERVER_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
@@ -87,16 +82,7 @@ class PolicyError(ValueError):
 
 # ---------------------------------------------------------------- helpers
 
-def stable_bucket(name, seed=""):
-    """Return the 0-99 bucket of ``name`` for ``seed``.
-
-    The first 8 bytes of sha256(seed NUL name) modulo 100: stable across
-    runs, machines and Python versions, and independent between seeds.
-    """
-    digest = hashlib.sha256(("%s\0%s" % (seed, name)).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % 100
-
-
+stable_bucket = policy.stable_bucket
 _as_list = model.as_list
 
 
@@ -206,268 +192,12 @@ parse_subnets = model.parse_subnets
 
 
 # ----------------------------------------------------------------- policy
+# The policy is parsed by the fleet model (fleet/policy.py); the engine takes
+# its Rule objects as they are.
 
-class Rule:
-    """A checked policy rule (the default is a rule without selectors)."""
-
-    __slots__ = ("index", "label", "match", "percent", "seed", "channel", "image", "fallback",
-                 "kernel_args", "profile", "subnets")
-
-    def __init__(self, index, label, match, percent, seed, channel, image, kernel_args, profile,
-                 fallback=None):
-        self.index = index
-        self.label = label
-        self.match = match
-        self.percent = percent
-        self.seed = seed
-        self.channel = channel
-        self.image = image
-        self.fallback = fallback
-        self.kernel_args = kernel_args
-        self.profile = profile
-        self.subnets = [netaddr.IPNetwork(str(s)) for s in match.get("subnet", [])]
-
-    def selects(self, node):
-        """True when every selector of the rule matches ``node``."""
-        match = self.match
-        if "mac" in match and not set(match["mac"]) & set(node.macs):
-            return False
-        if "name" in match and not any(fnmatch.fnmatchcase(node.name, g) for g in match["name"]):
-            return False
-        if "group" in match and not set(match["group"]) & set(node.groups):
-            return False
-        if "label" in match and any(node.labels.get(k) != v for k, v in match["label"].items()):
-            return False
-        if "subnet" in match and (node.ip is None or not any(
-                node.ip.version == net.version and node.ip in net for net in self.subnets)):
-            return False
-        if "arch" in match and node.arch not in match["arch"]:
-            return False
-        if "firmware" in match and node.firmware not in match["firmware"]:
-            return False
-        return True
-
-    def takes(self, node):
-        """True when the rule decides for ``node`` (selectors and percent slice)."""
-        if not self.selects(node):
-            return False
-        if self.percent is None or self.percent >= 100:
-            return True
-        return stable_bucket(node.name, self.seed) < self.percent
-
-    def is_catch_all(self):
-        return not self.match and (self.percent is None or self.percent >= 100)
-
-
-def _parse_match(where, raw, problems):
-    match = {}
-    if raw is None:
-        return match
-    if not isinstance(raw, dict):
-        problems.append("%s: match %r is not a mapping of selectors" % (where, raw))
-        return match
-    for key in sorted(raw):
-        values = raw[key]
-        field = "%s: match.%s" % (where, key)
-        if key not in SELECTORS:
-            problems.append("%s: unknown selector %r (known: %s)" % (where, key, ", ".join(SELECTORS)))
-            continue
-        if key == "label":
-            count = len(problems)
-            labels = fields.labels(values, "labels", problems, field)
-            if len(problems) == count:
-                if not labels:
-                    problems.append("%s is empty" % field)
-                match[key] = labels
-            continue
-        items = _as_list(values)
-        if not items:
-            problems.append("%s is empty" % field)
-            continue
-        good = []
-        for item in items:
-            if key == "mac":
-                try:
-                    good.append(netboot.normalize_mac(item))
-                except netboot.NetbootError as exc:
-                    problems.append("%s: %s" % (field, exc))
-            elif key == "name":
-                if not isinstance(item, str) or not _GLOB_RE.match(item):
-                    problems.append("%s: %r is not a name glob (letters, digits, - . _ * ? [ ] !)"
-                                    % (field, item))
-                else:
-                    good.append(item)
-            elif key == "group":
-                if not fields.is_identifier(item):
-                    problems.append("%s: %r is not a group name" % (field, item))
-                else:
-                    good.append(item)
-            elif key == "subnet":
-                try:
-                    net = netaddr.IPNetwork(str(item))
-                    if str(net.cidr) != str(net):
-                        problems.append("%s: %r has host bits set (did you mean %s?)"
-                                        % (field, item, net.cidr))
-                    else:
-                        good.append(str(net))
-                except (netaddr.AddrFormatError, ValueError, TypeError):
-                    problems.append("%s: %r is not a CIDR network" % (field, item))
-            elif key == "arch":
-                if item not in ARCHES:
-                    problems.append("%s: %r is not one of %s" % (field, item, ", ".join(ARCHES)))
-                else:
-                    good.append(item)
-            elif key == "firmware":
-                if item not in FIRMWARES:
-                    problems.append("%s: %r is not one of %s" % (field, item, ", ".join(FIRMWARES)))
-                else:
-                    good.append(item)
-        if good:
-            match[key] = sorted(set(good))
-    return match
-
-
-def _parse_action(where, raw, channels, images, problems, allowed):
-    for key in sorted(set(raw) - set(allowed)):
-        problems.append("%s: unknown field %r (known: %s)" % (where, key, ", ".join(allowed)))
-    channel, image = raw.get("channel"), raw.get("image")
-    if (channel is None) == (image is None):
-        problems.append("%s: give exactly one of channel or image (got %s)"
-                        % (where, "both" if channel is not None else "neither"))
-    if channel is not None and channel not in channels:
-        problems.append("%s: channel %r is not defined (channels: %s)"
-                        % (where, channel, ", ".join(sorted(channels)) or "none"))
-    if image is not None:
-        if not store.valid_version(image):
-            problems.append("%s: image %r is not a valid version name" % (where, image))
-        elif images is not None and image not in images:
-            problems.append("%s: pinned image %r is not in the image store" % (where, image))
-    fallback = raw.get("fallback")
-    if fallback is not None:
-        if not store.valid_version(fallback):
-            problems.append("%s: fallback %r is not a valid version name" % (where, fallback))
-        elif images is not None and fallback not in images:
-            problems.append("%s: fallback image %r is not in the image store" % (where, fallback))
-    kargs = raw.get("kernel_args")
-    problems.extend(netboot.kernel_arg_errors("%s: kernel_args" % where, kargs))
-    profile = raw.get("profile")
-    if profile is not None and (not fields.is_identifier(profile)):
-        problems.append("%s: profile %r is not allowed (letters, digits, _ . -)" % (where, profile))
-    return channel, image, fallback, netboot.kernel_args_list(kargs), profile
-
-
-def parse_channels(raw, images, problems):
-    """Channels: name -> version, or name -> {arch: version}."""
-    channels = {}
-    if raw is None:
-        return channels
-    if not isinstance(raw, dict):
-        problems.append("policy.channels: %r is not a mapping of channel -> version" % (raw,))
-        return channels
-    for name in sorted(raw, key=str):
-        value = raw[name]
-        where = "channel %s" % name
-        if not fields.is_identifier(name):
-            problems.append("policy.channels: channel name %r is not allowed (letters, digits, _ . -)"
-                            % (name,))
-            continue
-        per_arch = value if isinstance(value, dict) else {None: value}
-        entry = {}
-        for arch, version in per_arch.items():
-            field = "%s: version" % where if arch is None else "%s: %s" % (where, arch)
-            if arch is not None and arch not in ARCHES:
-                problems.append("%s: arch %r is not one of %s" % (where, arch, ", ".join(ARCHES)))
-                continue
-            if not store.valid_version(version):
-                problems.append("%s %r is not a valid version name" % (field, version))
-                continue
-            if images is not None:
-                image = images.get(version)
-                if image is None:
-                    problems.append("%s %r is not in the image store" % (field, version))
-                    continue
-                if arch is not None and image.arch != arch:
-                    problems.append("%s %r is an image for %s, not %s"
-                                    % (field, version, image.arch, arch))
-                    continue
-            entry[arch] = version
-        # A channel with a bad version is still a known channel: rules naming
-        # it are not reported a second time.
-        channels[name] = entry
-    return channels
-
-
-def parse_policy(raw, images, problems):
-    """Check a policy mapping; return (channels, rules, default)."""
-    if not isinstance(raw, dict):
-        problems.append("policy: %r is not a mapping with channels, rules and default" % (raw,))
-        return {}, [], None
-    for key in sorted(set(raw) - {"channels", "rules", "default"}):
-        problems.append("policy: unknown field %r (known: channels, rules, default)" % key)
-    channels = parse_channels(raw.get("channels"), images, problems)
-    rules = []
-    seen_labels = {}
-    raw_rules = raw.get("rules")
-    if raw_rules is not None and not isinstance(raw_rules, list):
-        problems.append("policy.rules: %r is not a list" % (raw_rules,))
-        raw_rules = []
-    for index, item in enumerate(raw_rules or []):
-        name = item.get("name") if isinstance(item, dict) else None
-        where = "rule %s" % name if isinstance(name, str) and name else "rules[%d]" % index
-        if not isinstance(item, dict):
-            problems.append("%s: %r is not a mapping" % (where, item))
-            continue
-        count = len(problems)
-        if name is not None and (not fields.is_identifier(name)):
-            problems.append("%s: name %r is not allowed (letters, digits, _ . -)" % (where, name))
-        elif name in seen_labels:
-            problems.append("%s: name is used twice (rules[%d] and rules[%d])"
-                            % (where, seen_labels[name], index))
-        elif name is not None:
-            seen_labels[name] = index
-        match = _parse_match(where, item.get("match"), problems)
-        percent = item.get("percent")
-        if percent is not None:
-            if isinstance(percent, bool) or not isinstance(percent, (int, float)) \
-                    or not 0 <= percent <= 100:
-                problems.append("%s: percent %r is not a number from 0 to 100" % (where, percent))
-                percent = None
-        seed = item.get("seed", name if name else "rule-%d" % index)
-        if not isinstance(seed, (str, int)) or isinstance(seed, bool):
-            problems.append("%s: seed %r is not a string" % (where, seed))
-            seed = ""
-        channel, image, fallback, kargs, profile = _parse_action(where, item, channels, images,
-                                                                 problems, RULE_KEYS)
-        rule = Rule(index, where, match, percent, str(seed), channel, image, kargs, profile,
-                    fallback)
-        if len(problems) == count:
-            for earlier in rules:
-                if earlier.is_catch_all():
-                    problems.append("%s: can never match, %s before it matches every node"
-                                    % (where, earlier.label))
-                    break
-                if earlier.match == rule.match and (earlier.percent is None or earlier.percent >= 100):
-                    problems.append("%s: can never match, %s before it has the same selectors"
-                                    % (where, earlier.label))
-                    break
-            if image is not None and images is not None and image in images and "arch" in match \
-                    and images[image].arch not in match["arch"]:
-                problems.append("%s: pinned image %r is for %s, but the rule selects arch %s"
-                                % (where, image, images[image].arch, ", ".join(match["arch"])))
-            rules.append(rule)
-    default = None
-    raw_default = raw.get("default")
-    if not isinstance(raw_default, dict):
-        problems.append("policy.default: required, a mapping with channel or image (got %r)"
-                        % (raw_default,))
-    else:
-        count = len(problems)
-        channel, image, fallback, kargs, profile = _parse_action(
-            "policy.default", raw_default, channels, images, problems, DEFAULT_KEYS)
-        if len(problems) == count:
-            default = Rule(len(raw_rules or []), "default", {}, None, "default", channel, image,
-                           kargs, profile, fallback)
-    return channels, rules, default
+Rule = policy.Rule
+parse_channels = policy.parse_channels
+parse_policy = policy.parse_policy
 
 
 # ------------------------------------------------------------- resolution

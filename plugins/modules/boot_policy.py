@@ -52,6 +52,8 @@ options:
         and C(kernel_args) (a string or list).
       - C(image) and C(fallback_image) keys (from O(nodes) written for the boot_server role) are
         accepted and ignored; the policy decides.
+      - These are the fields of the collection's fleet model (C(plugins/module_utils/fleet)), which parses and
+        checks every node; an unknown field is refused.
       - Exactly one of O(nodes) and O(nodes_file) is required.
     type: list
     elements: dict
@@ -275,6 +277,7 @@ from ansible_collections.orionos.diskless.plugins.module_utils import boot_polic
 from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils import tree_swap
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fields
 
 
 def _channels_out(raw):
@@ -344,8 +347,10 @@ def main():
             problems.append(problem)
     if not p["servers"]:
         problems.append("servers: at least one boot server address is needed")
-    if not 1 <= p["http_port"] <= 65535:
-        problems.append("http_port: %d is not a TCP port" % p["http_port"])
+    try:
+        fields.port(p["http_port"], "http_port")
+    except fields.FieldError as exc:
+        problems.append(str(exc))
     if not os.path.isdir(os.path.dirname(dest)) and not module.check_mode:
         problems.append("dest: the parent directory %s does not exist" % os.path.dirname(dest))
     if os.path.lexists(dest) and not os.path.isdir(dest):
