@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build clean
+.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build bench-rerun clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -122,6 +122,10 @@ bench-boot: host venv images
 # 1 SBU (binutils pass 1) and the minimal profile, cold, from offline sources.
 bench-build: host venv sources
 	$(BIN)/python benchmarks/build.py --sources $(SOURCES)
+
+# servers.yml and make lab with nothing to change, on the lab (brought up first if needed).
+bench-rerun: host venv images
+	$(BIN)/python benchmarks/rerun.py --lab-args "$(LAB_ARGS)"
 
 clean:
 	rm -rf build orionos-diskless-*.tar.gz

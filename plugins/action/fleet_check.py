@@ -46,16 +46,16 @@ class ActionModule(ActionBase):
         except (TypeError, ValueError) as exc:
             return dict(result, failed=True, msg="%s: cannot check the settings: %s" % (args["role"], exc))
         result["changed"] = False
-        result["fleet"] = derived
         if sections:
             lines = []
             for what, problems in sections:
                 verb = "have" if what.endswith("settings") else "has"
                 lines.append("%s: %s %s %d problem(s); nothing was changed:" % (args["role"], what, verb, len(problems)))
                 lines.extend(problems)
-            result.update(failed=True, msg=lines, problems=[p for _what, ps in sections for p in ps])
+            # Only the problems: what the checks worked out is not to be used.
+            result.update(failed=True, msg=lines, problems=[p for _what, ps in sections for p in ps], fleet={})
         else:
-            result["problems"] = []
+            result.update(problems=[], fleet=derived)
         return result
 
 

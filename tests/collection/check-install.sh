@@ -76,7 +76,7 @@ echo "collection: a playbook outside the repository used the installed roles and
 
 export ANSIBLE_CONFIG="$work/infra/ansible.cfg"
 cd "$work/infra"
-for filter in pxe_mac inventory_nodes boot_network_errors dhcp_range_slice kernel_args_list subnet_netmask \
+for filter in pxe_mac inventory_nodes inventory_servers boot_network_errors dhcp_range_slice kernel_args_list subnet_netmask \
     ip_in_subnet nfs_export_identity nfs_client_errors boot_image stable_bucket boot_policy_errors pinned_policy kconfig_unmet; do
   doc=$(ansible-doc -t filter "orionos.diskless.$filter")
   grep -q 'EXAMPLES' <<<"$doc" || { echo "ansible-doc: no docs for $filter" >&2; exit 1; }

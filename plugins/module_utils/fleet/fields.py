@@ -204,7 +204,12 @@ def port(value, field, protocol="TCP"):
 
 
 def _show(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+    # Numbers and their text as the inventory wrote them (-e gives text); anything else quoted.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value and value.strip() == value and " " not in value:
+        return value
+    return repr(value)
 
 
 # ------------------------------------------------------------ addresses

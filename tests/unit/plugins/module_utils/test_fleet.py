@@ -25,6 +25,7 @@ def test_port_accepts_exactly_1_to_65535(number):
 
 @pytest.mark.parametrize("value", [True, 80.5, "80a", "", None, [80]])
 def test_port_refuses_what_is_not_a_whole_number(value):
+    # Text is shown as the inventory wrote it: -e boot_server_http_port=70000 gives '70000'.
     with pytest.raises(fields.FieldError, match="http_port .* is not a TCP port"):
         fields.port(value, "http_port")
 
@@ -185,7 +186,7 @@ def test_every_settings_problem_is_named_at_once():
         "server s1: boot_server_service_address 10.0.9.10 is outside boot_server_subnet 10.0.0.0/24",
         "server s1: boot_server_policy_source elsewhere is not one of the servers in boot_server_peers (s1, s2)",
         "server s1: boot_server_http_port 0 is not a TCP port (1-65535)",
-        "server s1: boot_server_tftp_max 'many' is not in 1-65535",
+        "server s1: boot_server_tftp_max many is not in 1-65535",
         "server s1: boot_server_root 'srv' is not an absolute path of letters, digits and . _ / -",
         "server s1: boot_server_dhcp_interface 'a very long name!' is not an interface name (1-15 of A-Z a-z 0-9 . _ -)",
         "server s1: boot_server_dhcp_interface a very long name! needs boot_server_dhcp_mode authoritative "
@@ -322,3 +323,9 @@ def test_every_vrrp_problem_is_named():
         "vrrp_checks: check Bad has an unknown type (tftp, http, nfs)",
         "vrrp_checks: check web has a target with characters outside A-Z a-z 0-9 : / . _ @ % + = -",
         "vrrp_master_restarts: dnsmasq;reboot is not a service name (A-Z a-z 0-9 @ . _ -)"]
+
+
+def test_a_number_given_as_text_is_named_as_written():
+    with pytest.raises(fields.FieldError) as err:
+        fields.port("70000", "boot_server_http_port")
+    assert str(err.value) == "boot_server_http_port 70000 is not a TCP port (1-65535)"
