@@ -52,10 +52,6 @@ from ansible_collections.orionos.diskless.plugins.module_utils.fleet import poli
 
 TABLE_FORMAT = 1
 ARCHES = fields.ARCHES
-FIRMWARES = fields.FIRMWARES
-SELECTORS = policy.SELECTORS
-RULE_KEYS = policy.RULE_KEYS
-DEFAULT_KEYS = policy.DEFAULT_KEYS
 DEFAULT_ARCH = model.DEFAULT_ARCH
 DEFAULT_PROFILE = "default"
 
@@ -182,24 +178,6 @@ def coerce_images(value):
     return result
 
 
-# ------------------------------------------------------------------ nodes
-# Nodes and subnets are parsed by the fleet model; the policy takes its Node
-# objects as they are.
-
-Node = model.Node
-parse_nodes = model.parse_nodes
-parse_subnets = model.parse_subnets
-
-
-# ----------------------------------------------------------------- policy
-# The policy is parsed by the fleet model (fleet/policy.py); the engine takes
-# its Rule objects as they are.
-
-Rule = policy.Rule
-parse_channels = policy.parse_channels
-parse_policy = policy.parse_policy
-
-
 # ------------------------------------------------------------- resolution
 
 def _older_fallback(images, target):
@@ -308,10 +286,10 @@ def resolve(raw_nodes, raw_policy, images=None, subnets=None, previous=None, ker
     problems = []
     if images is not None:
         images = coerce_images(images)
-    nets = parse_subnets(subnets, problems)
-    nodes = parse_nodes(raw_nodes, problems, subnets=nets)
+    nets = model.parse_subnets(subnets, problems)
+    nodes = model.parse_nodes(raw_nodes, problems, subnets=nets)
     problems.extend(netboot.kernel_arg_errors("kernel_args", kernel_args))
-    channels, rules, default = parse_policy(raw_policy, images, problems)
+    channels, rules, default = policy.parse_policy(raw_policy, images, problems)
     if problems or default is None:
         raise PolicyError(problems or ["policy.default: missing"])
     known = images if images is not None else {}
