@@ -21,7 +21,6 @@ from ansible_collections.orionos.diskless.plugins.module_utils.fleet.fields impo
 # orion_node_<field> (the name is the host's, the groups its group_names).
 NODE_FIELDS = ("name", "mac", "ip", "groups", "labels", "arch", "firmware", "kernel_args",
                "image", "fallback_image")
-SERVER_FIELDS = ("name", "address", "priority")
 DHCP_MODES = ("authoritative", "proxy")
 UNKNOWN_NODE_POLICIES = ("ignore", "discovery")
 DEFAULT_ARCH = "x86_64"
@@ -315,9 +314,12 @@ def parse_fleet(raw_nodes, raw_network, problems):
 
 
 def check(problems, where, rule, value, *args):
-    """Apply one rule of ``fields``; on failure append ``<where>: <message>`` and return None."""
+    """Apply one rule of ``fields``; on failure append ``<where>: <message>`` and return None.
+
+    ``where`` None appends the message alone (a role setting names its variable itself).
+    """
     try:
         return rule(value, *args)
     except FieldError as exc:
-        problems.append("%s: %s" % (where, exc))
+        problems.append(str(exc) if where is None else "%s: %s" % (where, exc))
         return None

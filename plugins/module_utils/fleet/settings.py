@@ -190,24 +190,18 @@ def image_store(host, settings, facts=None):
     for peer in peers:
         if not fields.is_host(peer.get("address")):
             problems.append("image_store_peers: server %s has no valid address (IPv4/IPv6 or host name)" % peer.get("name"))
-    model.check(problems, "image_store", fields.abs_path, s.get("root"), "image_store_root")
+    model.check(problems, None, fields.abs_path, s.get("root"), "image_store_root")
     if not fields.is_user_name(s.get("sync_user")):
         problems.append("image_store_sync_user %s is not a valid user name" % (s.get("sync_user"),))
-    port = model.check(problems, "image_store", fields.port, s.get("ssh_port"), "image_store_ssh_port")
-    model.check(problems, "image_store", fields.integer, s.get("bwlimit"), "image_store_bwlimit", 0, 2 ** 40,
+    port = model.check(problems, None, fields.port, s.get("ssh_port"), "image_store_ssh_port")
+    model.check(problems, None, fields.integer, s.get("bwlimit"), "image_store_bwlimit", 0, 2 ** 40,
                 "a bandwidth limit in KiB/s (0: none)")
-    model.check(problems, "image_store", fields.integer, s.get("sync_timeout"), "image_store_sync_timeout", 1,
+    model.check(problems, None, fields.integer, s.get("sync_timeout"), "image_store_sync_timeout", 1,
                 2 ** 31, "a positive number of seconds")
     address = next((str(p.get("address")) for p in peers if p.get("name") == source), "")
     derived = {"peers": peers, "names": names, "source": source, "source_address": address,
                "source_spec": address if port in (None, 22) else "[%s]:%d" % (address, port)}
-    return _strip_where(problems, "image_store"), derived
-
-
-def _strip_where(problems, where):
-    # Settings of a role that serves the whole fleet name the variable alone.
-    prefix = where + ": "
-    return [p[len(prefix):] if p.startswith(prefix) else p for p in problems]
+    return problems, derived
 
 
 # ------------------------------------------------------------- log server
@@ -216,7 +210,7 @@ def log_server(host, settings, facts=None):
     """The central log receiver: where logs go, its port, who may send, rotation."""
     s = dict(settings)
     problems = []
-    where = "log_server"
+    where = None  # the settings name their variables
     model.check(problems, where, fields.abs_path, s.get("dir"), "log_server_dir")
     model.check(problems, where, fields.port, s.get("port"), "log_server_port", "UDP and TCP")
     if not fields.truth(s.get("udp")) and not fields.truth(s.get("tcp")):
@@ -228,7 +222,7 @@ def log_server(host, settings, facts=None):
     for entry in model.as_list(s.get("allowed_senders")):
         model.check(problems, where, fields.network, entry, "log_server_allowed_senders entry", (4, 6))
     model.check(problems, where, fields.calendar, s.get("rotate_schedule"), "log_server_rotate_schedule")
-    return _strip_where(problems, where), {}
+    return problems, {}
 
 
 # ------------------------------------------------------------- NFS export
@@ -244,7 +238,7 @@ def nfs_server(host, settings, facts=None):
     server).
     """
     s = dict(settings)
-    where = "nfs_server"
+    where = None  # the settings name their variables
     problems = nfs.client_errors(s.get("clients"), s.get("node_ips"))
     sec = model.as_list(s.get("sec"))
     for flavor in sec:
@@ -267,7 +261,7 @@ def nfs_server(host, settings, facts=None):
     ports = s.get("ports") or {}
     for name in sorted(ports if isinstance(ports, dict) else {}):
         model.check(problems, where, fields.port, ports[name], "nfs_server_ports.%s" % name, "TCP and UDP")
-    return _strip_where(problems, where), {}
+    return problems, {}
 
 
 # ------------------------------------------------------------------- VRRP
@@ -277,7 +271,7 @@ def vrrp(host, settings, facts):
     s = dict(settings)
     facts = facts or {}
     problems = []
-    where = "vrrp"
+    where = None  # the settings name their variables
     vip_text = s.get("vip")
     peers_in = [p for p in model.as_list(s.get("peers")) if isinstance(p, dict)] or \
         [{"name": host, "address": s.get("address"), "priority": s.get("priority")}]
@@ -336,7 +330,7 @@ def vrrp(host, settings, facts):
         if not fields.is_service_name(unit):
             problems.append("vrrp_master_restarts: %s is not a service name (A-Z a-z 0-9 @ . _ -)" % unit)
     derived = {"peers": peers, "iface": iface, "me": me, "ipv4": ipv4}
-    return _strip_where(problems, where), derived
+    return problems, derived
 
 
 VRRP_CHECK_TYPES = ("tftp", "http", "nfs")
