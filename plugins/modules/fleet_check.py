@@ -27,7 +27,7 @@ options:
     description: The role whose settings these are.
     type: str
     required: true
-    choices: [boot_server, image_store, log_server, nfs_server, vrrp]
+    choices: [boot_server, image, image_store, kernel, lfs_sources, log_server, nfs_server, vrrp]
   settings:
     description:
       - The role's settings without their role prefix, for V(boot_server) C(address), C(service_address),
@@ -41,6 +41,10 @@ options:
         C(sec), C(versions), C(implementation), C(export_path), C(grace_period), C(lease_lifetime), C(ports) and
         what the role probed, C(fstype) and C(has_nfsd); for V(vrrp) C(vip), C(address), C(interface), C(peers),
         C(priority), C(router_id), C(version), C(advert_int), C(preempt_delay), C(checks) and C(master_restarts).
+      - For V(image) C(version), C(format), C(compression), C(compressors) (each format's compressors),
+        C(block_size) and C(arch); for V(kernel) C(patches), C(patch_dir), C(base_config), C(fragments),
+        C(fragment_dir) and C(extra_fragments) (the patch and fragment files are read on the controller); for
+        V(lfs_sources) C(include) (the profile's), C(include_dir), C(recipe_file) and C(mirrors).
     type: dict
     required: true
   images:
@@ -109,7 +113,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 def main():
     module = AnsibleModule(argument_spec={
-        "role": {"type": "str", "required": True, "choices": ["boot_server", "image_store", "log_server", "nfs_server", "vrrp"]},
+        "role": {"type": "str", "required": True, "choices": ["boot_server", "image", "image_store", "kernel", "lfs_sources", "log_server", "nfs_server", "vrrp"]},
         "settings": {"type": "dict", "required": True},
         "images": {"type": "list", "elements": "raw"},
         "previous": {"type": "dict", "default": {}},

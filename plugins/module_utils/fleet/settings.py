@@ -13,7 +13,11 @@ of the dynamic range, the nodes and the policy the boot_policy module gets).
 
 from __future__ import annotations
 
+import os
+import re
+
 from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy
+from ansible_collections.orionos.diskless.plugins.module_utils import kconfig
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils import nfs
 from ansible_collections.orionos.diskless.plugins.module_utils import node_config
@@ -335,8 +339,122 @@ def vrrp(host, settings, facts):
 
 VRRP_CHECK_TYPES = ("tftp", "http", "nfs")
 
+
+# ------------------------------------------------------------- the build's image and kernel
+
+IMAGE_BLOCK_SIZES = (0,) + tuple(2 ** n for n in range(12, 21))
+_IMAGE_VERSION_RE = r"^[A-Za-z0-9][A-Za-z0-9._+-]*\Z"
+_PLAIN_RE = r"^[a-z0-9_]+\Z"
+_PIECE_RE = r"^[a-z0-9][a-z0-9_-]*\Z"
+
+
+def image(host, settings, facts=None):
+    """The root image's settings: its version, its format with one of that format's compressors (the role's
+    ``compressors``, format to list), its block size and its architecture."""
+    s = dict(settings)
+    problems = []
+    version = s.get("version")
+    if version not in (None, "") and not (isinstance(version, str) and re.match(_IMAGE_VERSION_RE, version)):
+        problems.append("image_version %s must be letters, digits and . _ + - (or empty)" % (version,))
+    compressors = s.get("compressors") or {}
+    fmt, compression = s.get("format"), s.get("compression")
+    if fmt not in compressors:
+        problems.append("image_format %s is not one of %s" % (fmt, ", ".join(compressors)))
+    elif compression not in compressors[fmt]:
+        problems.append("image_compression %s is not one of %s (the compressors of %s)"
+                        % (compression, ", ".join(compressors[fmt]), fmt))
+    if str(s.get("block_size")) not in [str(size) for size in IMAGE_BLOCK_SIZES]:
+        problems.append("image_block_size %s is not 0 or a power of two from 4096 to 1048576" % (s.get("block_size"),))
+    arch = s.get("arch")
+    if not (isinstance(arch, str) and re.match(_PLAIN_RE, arch)):
+        problems.append("image_arch %s is not a plain name" % (arch,))
+    return problems, {}
+
+
+KERNEL_BASE_CONFIGS = ("tinyconfig", "defconfig", "allnoconfig")
+
+
+def kernel(host, settings, facts=None):
+    """The kernel's settings: the patches (each a file of the role's ``patch_dir``), the base configuration,
+    the fragments (each a file of ``fragment_dir``) and the extra ones (name to text), every fragment line
+    ``CONFIG_NAME=value`` or ``# CONFIG_NAME is not set``. Reads the files on this machine (the controller)."""
+    s = dict(settings)
+    problems = []
+    bad = []
+    for name in model.as_list(s.get("patches")):
+        if not (isinstance(name, str) and re.match(_PIECE_RE, name)):
+            bad.append("%r is not a patch name" % (name,))
+        elif not os.path.isfile(os.path.join(s.get("patch_dir") or "", name + ".patch")):
+            bad.append("%s has no file files/patches/%s.patch" % (name, name))
+    if bad:
+        problems.append("kernel_patches: %s (names are lower-case letters, digits, - and _, each the file"
+                        " files/patches/<name>.patch of the kernel role)" % "; ".join(bad))
+    if s.get("base_config") not in KERNEL_BASE_CONFIGS:
+        problems.append("kernel_base_config %s must be %s" % (s.get("base_config"), " or ".join(KERNEL_BASE_CONFIGS)))
+    texts = {}
+    for name in model.as_list(s.get("fragments")):
+        path = os.path.join(s.get("fragment_dir") or "", "%s.config" % name)
+        if not (isinstance(name, str) and re.match(_PIECE_RE, name)):
+            problems.append("kernel_fragments: %r is not a fragment name (lower-case letters, digits, - and _)"
+                            % (name,))
+        elif not os.path.isfile(path):
+            problems.append("kernel_fragments: %s has no file files/fragments/%s.config" % (name, name))
+        else:
+            with open(path, encoding="utf-8") as handle:
+                texts[name] = handle.read()
+    extra = s.get("extra_fragments") or {}
+    if not isinstance(extra, dict):
+        problems.append("kernel_extra_fragments %r is not a mapping of name to fragment text" % (extra,))
+        extra = {}
+    for name in sorted(extra, key=str):
+        if not (isinstance(name, str) and re.match(_PIECE_RE, name)):
+            problems.append("kernel_extra_fragments: %r is not a fragment name (lower-case letters, digits, - and _)"
+                            % (name,))
+        elif not isinstance(extra[name], str):
+            problems.append("kernel_extra_fragments: %s is not text" % name)
+        else:
+            texts["extra " + name] = extra[name]
+    for name in texts:
+        try:
+            kconfig.parse(texts[name], "kernel fragment %s" % name)
+        except kconfig.KconfigError as exc:
+            problems.append(str(exc))
+    return problems, {}
+
+
+_INCLUDE_FILE_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]*\.yml\Z"
+_MIRROR_RE = r"^(https?://|file:///|/|apt\Z)"
+
+
+def lfs_sources(host, settings, facts=None):
+    """The build's profile and mirrors: the profile's ``include`` (a list of {file, env}, each file one of the
+    collection's shared recipe files in ``include_dir``, read on the controller) and the mirrors (URLs, absolute
+    directories or ``apt``, the build host's own Debian mirrors)."""
+    s = dict(settings)
+    problems = []
+    include = s.get("include")
+    good = isinstance(include, list) and all(
+        isinstance(item, dict) and set(item) <= {"file", "env"} and isinstance(item.get("file"), str)
+        and re.match(_INCLUDE_FILE_RE, item["file"])
+        and os.path.isfile(os.path.join(s.get("include_dir") or "", item["file"]))
+        and isinstance(item.get("env", {}), dict) for item in include)
+    if not good:
+        problems.append("include: %r in %s must be a list of {file: NAME.yml, env: {...}}, each file one of %s"
+                        % (include, s.get("recipe_file"), s.get("include_dir")))
+    mirrors = s.get("mirrors")
+    if not (isinstance(mirrors, list) and mirrors
+            and all(isinstance(m, str) and re.match(_MIRROR_RE, m) for m in mirrors)):
+        problems.append("lfs_sources_mirrors: %r must be a list of http(s):// or file:// URLs, absolute directories"
+                        " or apt (the build host's Debian mirrors); the profile's mirrors are used when it is empty"
+                        % (mirrors,))
+    return problems, {}
+
+
 # The checks of each role, by the role's name: ``(problems, derived)``.
 ROLE_CHECKS = {
+    "image": image,
+    "lfs_sources": lfs_sources,
+    "kernel": kernel,
     "image_store": image_store,
     "log_server": log_server,
     "nfs_server": nfs_server,

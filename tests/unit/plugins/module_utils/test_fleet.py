@@ -329,3 +329,63 @@ def test_a_number_given_as_text_is_named_as_written():
     with pytest.raises(fields.FieldError) as err:
         fields.port("70000", "boot_server_http_port")
     assert str(err.value) == "boot_server_http_port 70000 is not a TCP port (1-65535)"
+
+
+IMAGE = {"version": "", "format": "squashfs", "compression": "xz", "arch": "x86_64", "block_size": 131072,
+         "compressors": {"squashfs": ["xz", "zstd", "gzip"], "erofs": ["lz4hc", "lz4"]}}
+
+
+def test_image_settings():
+    assert settings.check_role("image", "b", IMAGE, {}) == ([], {})
+    assert settings.check_role("image", "b", dict(IMAGE, block_size="0", version="2026.12.1+a"), {}) == ([], {})
+    sections, _derived = settings.check_role("image", "b", dict(
+        IMAGE, version="-x", format="erofs", compression="xz", block_size=100000, arch="x86-64"), {})
+    assert sections == [("the settings", [
+        "image_version -x must be letters, digits and . _ + - (or empty)",
+        "image_compression xz is not one of lz4hc, lz4 (the compressors of erofs)",
+        "image_block_size 100000 is not 0 or a power of two from 4096 to 1048576",
+        "image_arch x86-64 is not a plain name"])]
+    sections, _derived = settings.check_role("image", "b", dict(IMAGE, format="ext4"), {})
+    assert sections == [("the settings", ["image_format ext4 is not one of squashfs, erofs"])]
+
+
+def kernel_settings(tmp_path, **changes):
+    (tmp_path / "patches").mkdir(exist_ok=True)
+    (tmp_path / "fragments").mkdir(exist_ok=True)
+    (tmp_path / "patches" / "soft.patch").write_text("--- a\n+++ b\n")
+    (tmp_path / "fragments" / "base.config").write_text("CONFIG_NET=y\n# CONFIG_SOUND is not set\n")
+    return dict({"patches": ["soft"], "patch_dir": str(tmp_path / "patches"), "base_config": "tinyconfig",
+                 "fragments": ["base"], "fragment_dir": str(tmp_path / "fragments"),
+                 "extra_fragments": {"site": "CONFIG_NFS_FS=y\n"}}, **changes)
+
+
+def test_kernel_settings(tmp_path):
+    assert settings.check_role("kernel", "b", kernel_settings(tmp_path), {}) == ([], {})
+    sections, _derived = settings.check_role("kernel", "b", kernel_settings(
+        tmp_path, patches=["soft", "no-such", "Bad"], base_config="oldconfig", fragments=["base", "gone", "../x"],
+        extra_fragments={"site": "CONFIG_NFS_FS=y\nnonsense\n", "Bad": ""}), {})
+    assert sections == [("the settings", [
+        "kernel_patches: no-such has no file files/patches/no-such.patch; 'Bad' is not a patch name (names are"
+        " lower-case letters, digits, - and _, each the file files/patches/<name>.patch of the kernel role)",
+        "kernel_base_config oldconfig must be tinyconfig or defconfig or allnoconfig",
+        "kernel_fragments: gone has no file files/fragments/gone.config",
+        "kernel_fragments: '../x' is not a fragment name (lower-case letters, digits, - and _)",
+        "kernel_extra_fragments: 'Bad' is not a fragment name (lower-case letters, digits, - and _)",
+        "kernel fragment extra site line 2: 'nonsense' is neither CONFIG_NAME=value nor '# CONFIG_NAME is not set'"])]
+
+
+def test_lfs_sources_settings(tmp_path):
+    (tmp_path / "node.yml").write_text("packages: []\n")
+    good = {"include": [{"file": "node.yml", "env": {"A": "1"}}], "include_dir": str(tmp_path),
+            "recipe_file": "/r/minimal.yml", "mirrors": ["apt", "file:///m", "/srv/m", "https://m.example/debian"]}
+    assert settings.check_role("lfs_sources", "b", good, {}) == ([], {})
+    assert settings.check_role("lfs_sources", "b", dict(good, include=[]), {}) == ([], {})
+    for include in ([{"file": "node.yml"}, {"file": "kernel.yml"}], [{"file": "node.yml", "extra": 1}],
+                    [{"file": "../node.yml"}], {"file": "node.yml"}, [{"file": "node.yml", "env": "A=1"}]):
+        sections, _derived = settings.check_role("lfs_sources", "b", dict(good, include=include), {})
+        assert sections == [("the settings", [
+            "include: %r in /r/minimal.yml must be a list of {file: NAME.yml, env: {...}}, each file one of %s"
+            % (include, tmp_path)])]
+    for mirrors in ([], ["ftp://m"], "apt", ["apt-x"]):
+        sections, _derived = settings.check_role("lfs_sources", "b", dict(good, mirrors=mirrors), {})
+        assert sections[0][1][0].startswith("lfs_sources_mirrors: %r must be a list of" % (mirrors,)), sections
