@@ -115,7 +115,7 @@ bench-ha: host venv images
 bench-policy: venv
 	$(BIN)/python benchmarks/policy_render.py
 
-# Diskless node boot (network against -kernel/-initrd), HTTP against TFTP, failover stalls (e2e scenario).
+# Diskless node boot (network against -kernel/-initrd), HTTP against TFTP, failover stalls (on the lab).
 bench-boot: host venv images
 	$(BIN)/python benchmarks/node_boot.py --up
 

@@ -1,7 +1,8 @@
-"""Diskless node boot and failover, on the Molecule scenario `e2e`.
+"""Diskless node boot and failover, on the lab.
 
-Needs the scenario's servers up with the image published (`molecule create
--s e2e && molecule converge -s e2e`; with --up this script does that). Measures in one run:
+Needs the lab up (`make lab`; with --up this script runs it). The lab's first
+node is stopped for the run (its name and MAC are the benchmark's); `make lab`
+starts it again. Measures in one run:
 
 1. Network boot of a node, N times (default 3): the host's clock at each
    serial console marker from QEMU's start: iPXE running the node's script
@@ -49,11 +50,11 @@ import time
 from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "molecule", "e2e", "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 # pylint: disable=wrong-import-position,import-error
-from conftest import NAME_OF, NODES, SERVERS, Node, report, start_server  # noqa: E402
+from conftest import FIRST, NAME_OF, NODES, SERVERS, Node, report, start_server  # noqa: E402
 from rpc_capture import Capture, count_calls  # noqa: E402
 from test_2_failover import READER, passes  # noqa: E402
 
@@ -61,6 +62,9 @@ MARKERS = [("script", "boots image"), ("kernel", "Linux version"), ("init", "Run
            ("switch_root", "ORIONOS-SWITCH-ROOT"), ("report", "ORIONOS-NODE-UP")]
 WORK = Path(os.environ.get("ORION_BENCH_WORK", "/var/tmp/orion-bench-boot"))
 STORE = os.path.join(os.environ.get("ORION_TEST_BUILD", "/var/tmp/orion-test-build"), "store", "images")
+# The node booted, and the servers: the first of each in the lab inventory.
+NODE = FIRST
+SERVER, OTHER = sorted(SERVERS)[:2]
 
 
 def sh(*cmd, check=True):
@@ -88,7 +92,7 @@ def timed_boot(node, timeout=600):
 
 def node_script(name):
     """The kernel line of the node's own iPXE script on the first server: (version, command line)."""
-    text = sh("podman", "exec", "orion-e2e-srv1", "cat", "/srv/orion/boot/nodes/%s.ipxe" % name).stdout
+    text = sh("podman", "exec", SERVER, "cat", "/srv/orion/boot/nodes/%s.ipxe" % name).stdout
     line = [l for l in text.splitlines() if l.startswith("kernel ")][0]
     url, cmdline = line.split(" ", 2)[1], line.split(" ", 2)[2].split(" || ")[0]
     return url.split("/")[-2], cmdline
@@ -109,14 +113,14 @@ class LocalNode(Node):
 
 def boots(count):
     network, local = [], []
-    version, cmdline = node_script("e2enode01")
+    version, cmdline = node_script(NODE)
     for i in range(count):
-        node = Node("e2enode01", WORK).start()
+        node = Node(NODE, WORK).start()
         try:
             network.append(timed_boot(node))
         finally:
             node.stop()
-        node = LocalNode("e2enode01", WORK, version, cmdline).start()
+        node = LocalNode(NODE, WORK, version, cmdline).start()
         try:
             local.append(timed_boot(node))
         finally:
@@ -133,9 +137,9 @@ def boots(count):
 
 
 def fetch_ratio(rounds=5):
-    version = node_script("e2enode01")[0]
+    version = node_script(NODE)[0]
     files = ["vmlinuz", "initramfs.img"]
-    server, address = "orion-e2e-srv1", "10.231.4.2"
+    server, address = SERVER, SERVERS[SERVER]
     for name in files:
         sh("podman", "exec", server, "sh", "-c",
            "install -o dnsmasq -m 0444 /srv/orion/images/%s/%s /srv/orion/tftp/bench-%s" % (version, name, name))
@@ -164,7 +168,7 @@ STORM_CLIENT = r"""
 fetch() {
   curl -sf --max-time 120 tftp://%(addr)s/undionly.kpxe -o /dev/null &&
   curl -sf --max-time 120 http://%(addr)s/boot/boot.ipxe -o /dev/null &&
-  curl -sf --max-time 120 http://%(addr)s/boot/nodes/e2enode01.ipxe -o /dev/null &&
+  curl -sf --max-time 120 http://%(addr)s/boot/nodes/%(node)s.ipxe -o /dev/null &&
   curl -sf --max-time 120 http://%(addr)s/boot/images/%(version)s/vmlinuz -o /dev/null &&
   curl -sf --max-time 120 http://%(addr)s/boot/images/%(version)s/initramfs.img -o /dev/null
 }
@@ -177,11 +181,11 @@ echo "$start $end $fails"
 
 
 def storm(clients):
-    version = node_script("e2enode01")[0]
+    version = node_script(NODE)[0]
     figures = {}
     for count in (1, clients):
-        script = STORM_CLIENT % {"addr": "10.231.4.2", "version": version, "clients": count}
-        start, end, fails = sh("podman", "exec", "orion-e2e-srv2", "bash", "-c", script).stdout.split()
+        script = STORM_CLIENT % {"addr": SERVERS[SERVER], "node": NODE, "version": version, "clients": count}
+        start, end, fails = sh("podman", "exec", OTHER, "bash", "-c", script).stdout.split()
         figures[count] = (float(end) - float(start), int(fails))
     one, many = figures[1][0], figures[clients][0]
     print("\n4. Boot storm from one server (TFTP iPXE + HTTP scripts, kernel, initramfs per client)")
@@ -198,10 +202,10 @@ def host_link(server):
 
 def failover(kills, append="", cut=False):
     if append:
-        version, cmdline = node_script("e2enode01")
-        node = LocalNode("e2enode01", WORK, version, cmdline + " " + append).start()
+        version, cmdline = node_script(NODE)
+        node = LocalNode(NODE, WORK, version, cmdline + " " + append).start()
     else:
-        node = Node("e2enode01", WORK).start()
+        node = Node(NODE, WORK).start()
     stalls, errors = [], 0
     try:
         timed_boot(node)
@@ -248,8 +252,8 @@ def volume_dir(server):
 
 
 def counted_boot(version, cmdline, ports):
-    """NFS and MOUNT calls of one -kernel/-initrd boot of e2enode01, to its boot report."""
-    node = LocalNode("e2enode01", WORK, version, cmdline).start()
+    """NFS and MOUNT calls of one -kernel/-initrd boot of the node, to its boot report."""
+    node = LocalNode(NODE, WORK, version, cmdline).start()
     capture = Capture(node.tap).start()
     try:
         timed_boot(node)
@@ -258,11 +262,11 @@ def counted_boot(version, cmdline, ports):
         node.stop()
     if drops:
         raise SystemExit("the capture lost %d frames; the count would be short" % drops)
-    return count_calls(capture.frames, ports, client=NODES["e2enode01"][1])
+    return count_calls(capture.frames, ports, client=NODES[NODE][1])
 
 
 def nfs_calls(count):
-    version, cmdline = node_script("e2enode01")
+    version, cmdline = node_script(NODE)
     args = dict(word.split("=", 1) for word in cmdline.split() if "=" in word)
     ports = (int(args.get("orion.nfsport", 2049)), int(args.get("orion.mountport", 20048)))
     with open(os.path.join(STORE, version, "manifest.json")) as handle:
@@ -317,13 +321,13 @@ def main():
     parser.add_argument("--cut", action="store_true",
                         help="failover: take the server's link down (no FIN, RST or ICMP: a dead machine)"
                              " instead of killing its container")
-    parser.add_argument("--up", action="store_true", help="bring the e2e scenario up first")
+    parser.add_argument("--up", action="store_true", help="bring the lab up first (make lab)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if args.up:
-        env = dict(os.environ, PATH=os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"])
-        for action in ("create", "converge"):
-            subprocess.run(["molecule", action, "-s", "e2e"], cwd=ROOT, env=env, check=True)
+        subprocess.run(["make", "--no-print-directory", "lab"], cwd=ROOT, check=True)
+    # The lab's own instance of the node, which would answer to the same MAC.
+    Node(NODE).stop()
     started = time.monotonic()
     if "boots" in args.only:
         boots(args.boots)

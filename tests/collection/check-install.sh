@@ -15,7 +15,7 @@ echo "collection: built $(basename "$tarball") ($(du -h "$tarball" | cut -f1))"
 # repository's own setup, rig and rig-bound tests stay out; the license, the
 # release notes, the documentation and the lab stay in.
 listing=$(tar -tzf "$tarball")
-if left_in=$(grep -E '^(collections|molecule|\.ci|build|benchmarks|tests/(rig|integration|build|collection|unit/benchmarks)|changelogs/fragments)(/|$)|^(ansible\.cfg|Makefile|\.yamllint|\.ansible-lint|requirements\.(in|txt))$' <<<"$listing"); then
+if left_in=$(grep -E '^(collections|molecule|\.ci|build|benchmarks|tests/(rig|integration|build|lab|collection|unit/benchmarks)|changelogs/fragments)(/|$)|^(ansible\.cfg|Makefile|\.yamllint|\.ansible-lint|requirements\.(in|txt))$' <<<"$listing"); then
   echo "collection: the tarball holds files that build_ignore should leave out:" >&2
   head -n 5 <<<"$left_in" >&2
   exit 1

@@ -2,9 +2,11 @@
 # `make lab`, the README's main job, run as a newcomer runs it and checked as
 # a client would: both nodes report a healthy boot (2/2 paths), `ssh` with the
 # lab key reaches each node and finds its configured motd, a second `make lab`
-# changes nothing, and `make lab-down` leaves no container, network or node.
+# changes nothing, the lab's end-to-end tests pass against it (tests/lab: the
+# nodes' boot, configuration and logs, and a server killed under a reading
+# node), and `make lab-down` leaves no container, network or node.
 # The lab takes its build area, source cache and source mirror from the build
-# tests (the same as the e2e scenario), so its build is a no-op after them.
+# tests, so its build is a no-op after them.
 # LAB_CHECK_VARS=FILE gives the lab's build other settings instead (a JSON or
 # YAML file of variables), such as the lfs profile's:
 #   {"orion_build_profile": "lfs", "lfs_sources_build_dir": ..., "lfs_sources_cache": ...}
@@ -68,6 +70,13 @@ echo "$recap"
 if grep -Ev ' changed=0 .* failed=0 ' <<<"$recap"; then
   fail "the second make lab changed something (above)"
 fi
+
+# The end-to-end tests, last: they kill a server and boot a node again.
+t0=$(date +%s)
+py=python3
+[ -x .venv/bin/python ] && py=.venv/bin/python
+"$py" -m pytest -v -p no:cacheprovider --durations=15 tests/lab || fail "the lab's end-to-end tests failed (above)"
+echo "lab-check: the end-to-end tests took $(( $(date +%s) - t0 )) s"
 
 trap - EXIT
 "${make_cmd[@]}" --no-print-directory lab-down >build/lab-down.log 2>&1 || { cat build/lab-down.log; fail "make lab-down failed"; }

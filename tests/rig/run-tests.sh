@@ -4,10 +4,10 @@
 #     source (make build-test: compilers and QEMU, mostly CPU)
 #     runs in the background at a lower priority (nice 10), using the CPU the
 #     other lane leaves idle while it waits for takeovers, guests and services;
-#     then `make lab` as a newcomer runs it, checked as a client would
-#     (tests/rig/lab-check.sh), and the e2e scenario: both boot nodes from the
-#     image those build tests made (their build is then a no-op; one after the
-#     other, as two builds cannot share a build area);
+#     then `make lab` as a newcomer runs it, checked as a client would, with
+#     the lab's end-to-end tests against it (tests/rig/lab-check.sh): its
+#     nodes boot the image those build tests made (the lab's build is then a
+#     no-op);
 #   - lint, unit, collection and integration tests, then the Molecule
 #     scenarios, run in the foreground in that order, at normal priority, so
 #     their timing (VRRP takeovers, guest boots) is not slowed by the build.
@@ -40,8 +40,6 @@ start=$(date +%s)
   else
     echo "run-tests: FAILED the lab check: not run, as the build tests it builds on failed"
   fi
-  # At normal priority, like the other scenarios.
-  "${make_cmd[@]}" --no-print-directory molecule SCENARIOS=e2e || rc=1
   echo "run-tests: build lane took $(( $(date +%s) - lane_start )) s"
   exit $rc
 ) >"$log" 2>&1 &
@@ -61,7 +59,7 @@ echo "run-tests: foreground lane took $(( $(date +%s) - start )) s; waiting for 
 
 wait "$build_pid"
 build_rc=$?
-echo "==== build lane (make build-test, then the e2e scenario) ===="
+echo "==== build lane (make build-test, then the lab check) ===="
 cat "$log"
 echo "==== end of build lane ===="
 echo "run-tests: both lanes took $(( $(date +%s) - start )) s"

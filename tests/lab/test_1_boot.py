@@ -1,10 +1,10 @@
-"""Both nodes PXE-boot from the servers into the image, configured, and report."""
+"""Both lab nodes PXE-booted from the servers into the image, configured, and reported."""
 
 import json
 import re
 import subprocess
 
-from conftest import SERVERS, playbook, reports
+from conftest import FIRST, SECOND, SERVERS, playbook, reports
 
 
 def test_both_nodes_report_a_good_boot_to_every_server(nodes):
@@ -43,13 +43,15 @@ def test_root_is_read_only_and_the_overlays_are_writable(nodes):
 
 
 def test_the_configuration_is_applied_with_node_over_group(nodes):
-    one, two = nodes["e2enode01"], nodes["e2enode02"]
-    assert one.run("hostname").stdout.strip() == "e2enode01"
-    assert two.run("hostname").stdout.strip() == "e2enode02"
-    assert one.run("cat /etc/motd").stdout == "OrionOS compute node\n"
+    # The lab inventory's orion_node_config: a motd for the compute group, the
+    # second node's own motd, service, sysctl and private file.
+    one, two = nodes[FIRST], nodes[SECOND]
+    assert one.run("hostname").stdout.strip() == FIRST
+    assert two.run("hostname").stdout.strip() == SECOND
+    assert one.run("cat /etc/motd").stdout == "OrionOS lab node\n"
     # A node file overrides the group file of the same name.
-    assert two.run("cat /etc/motd").stdout == "e2enode02, configured on its own\n"
-    assert two.run("stat -c %a /etc/orion-e2e; cat /etc/orion-e2e").stdout == "600\nsecret of e2enode02\n"
+    assert two.run("cat /etc/motd").stdout == "OrionOS lab %s (canary channel)\n" % SECOND
+    assert two.run("stat -c %a /etc/orion-lab; cat /etc/orion-lab").stdout == "600\nonly %s reads this\n" % SECOND
     assert two.run("cat /proc/sys/vm/swappiness").stdout.strip() == "13"
     assert two.run("sv status /etc/service/crond").stdout.startswith("run:")
     assert one.run("test -e /etc/service/crond || echo absent").stdout.strip() == "absent"
@@ -59,7 +61,7 @@ def test_the_nodes_logs_are_on_the_log_server(nodes, servers):
     # The log server is the floating address: whichever server holds it has
     # the lines, in the file named after the node (found by its address).
     for node in nodes.values():
-        node.run("logger -t e2e-check hello-from-%s" % node.name)
+        node.run("logger -t lab-check hello-from-%s" % node.name)
     for node in nodes.values():
         found = []
         for name, server in servers.items():
@@ -70,8 +72,9 @@ def test_the_nodes_logs_are_on_the_log_server(nodes, servers):
 
 
 def test_a_report_from_another_address_is_refused(servers):
-    out = subprocess.run(["podman", "exec", "orion-e2e-srv1", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                          "-X", "PUT", "--data", "{}", "http://10.231.4.3/reports/e2enode01.json"],
+    (one, _), (_, other) = sorted(SERVERS.items())[:2]
+    out = subprocess.run(["podman", "exec", one, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "-X", "PUT", "--data", "{}", "http://%s/reports/%s.json" % (other, FIRST)],
                          capture_output=True, text=True, check=False)
     assert out.stdout == "403", out
 
@@ -86,7 +89,7 @@ def test_the_status_playbook_lists_both_nodes(nodes, tmp_path):
         assert row["image"] == node.report["image"]
         assert name in out.stdout
     prom = (tmp_path / "orion_nodes.prom").read_text()
-    assert 'orion_node_up{node="e2enode01",image="%s"} 1' % nodes["e2enode01"].report["image"] in prom, prom
+    assert 'orion_node_up{node="%s",image="%s"} 1' % (FIRST, nodes[FIRST].report["image"]) in prom, prom
     # Nothing changes on a second run while the reports stay the same.
     again = playbook("status.yml", "-e", "orion_status_dir=%s" % tmp_path)
     recap = again.stdout.split("PLAY RECAP")[-1]

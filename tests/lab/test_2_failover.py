@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import NAME_OF, VIP, Node, report, start_server
+from conftest import FIRST, NAME_OF, SECOND, VIP, Node, report, start_server
 
 READER = r"""
 find /bin /sbin /usr -xdev -type f | sort > /tmp/files
@@ -43,8 +43,8 @@ def passes(node):
 
 @pytest.fixture(scope="module")
 def killed(nodes):
-    """The primary server of e2enode01, killed while the node reads; started again afterwards."""
-    node = nodes["e2enode01"]
+    """The primary server of the first node, killed while the node reads; started again afterwards."""
+    node = nodes[FIRST]
     primary = NAME_OF[node.report["primary"]]
     node.run("cat > /tmp/reader.sh <<'EOF'\n%sEOF\nsetsid sh /tmp/reader.sh </dev/null >/dev/null 2>&1 &" % READER)
     time.sleep(10)
@@ -81,12 +81,11 @@ def test_the_floating_address_moves_to_the_living_server(killed):
 
 @pytest.fixture(scope="module")
 def rebooted(killed, nodes):
-    """e2enode02 booted again while that server is down, kept running to the end of the module."""
-    other = nodes["e2enode02"]
+    """The second node booted again while that server is down (left running: make lab-down stops it)."""
+    other = nodes[SECOND]
     other.stop()
-    fresh = Node(other.name, other.console.parent).start()
+    fresh = Node(other.name).start()
     yield {"node": fresh, "report": fresh.wait_up()}
-    fresh.stop()
 
 
 def test_a_node_booted_while_that_server_is_down_still_boots(killed, rebooted):
