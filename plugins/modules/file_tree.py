@@ -18,8 +18,8 @@ description:
     not have are left alone.
   - Every path is checked before anything is written (relative, no C(..) or empty parts, not through a link or a
     non-directory in O(dest)); a bad one fails the task, naming it, and nothing is written.
-  - Meant for small trees (scripts, skeletons, configuration): the files travel in the task's arguments, at most
-    64 MiB in all. The action plugin leaves those arguments out of the task's result at any verbosity.
+  - Meant for small trees (scripts, skeletons, configuration), as the files travel in the task's arguments, at
+    most 64 MiB in all. The action plugin leaves those arguments out of the task's result at any verbosity.
 author:
   - OrionOS maintainers (@orionos)
 options:

@@ -113,7 +113,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 def main():
     module = AnsibleModule(argument_spec={
-        "role": {"type": "str", "required": True, "choices": ["boot_server", "image", "image_store", "kernel", "lfs_sources", "log_server", "nfs_server", "vrrp"]},
+        "role": {"type": "str", "required": True, "choices": ["boot_server", "image", "image_store", "kernel", "lfs_sources",
+                                                              "log_server", "nfs_server", "vrrp"]},
         "settings": {"type": "dict", "required": True},
         "images": {"type": "list", "elements": "raw"},
         "previous": {"type": "dict", "default": {}},
