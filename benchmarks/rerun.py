@@ -14,6 +14,11 @@ something), and for the last run of each the slowest tasks
 second make lab in 2 minutes) are printed beside the figures, never asserted.
 --lab-args passes LAB_ARGS to make lab, for example the build tests' area:
 "-e @build/lab-check-vars.json".
+
+The same servers.yml is also run with the podman_exec connection entering the
+containers by `podman exec` (enter=podman) in turn with the default (nsenter
+for the lab's privileged containers), and the ratio of their medians printed:
+the cost of the connection, side by side in one run.
 """
 
 import argparse
@@ -58,21 +63,26 @@ def slowest(stdout):
     return "\n".join("    " + line.rstrip() for line in tail if re.search(r" -{3,} [0-9.]+s$", line.rstrip()))
 
 
-def measure(label, cmd, runs, target):
-    times, last = [], ""
+def measure(runs, target, *commands):
+    """Run each (label, cmd) of ``commands`` ``runs`` times, in turn; print and return their times."""
+    times = {label: [] for label, _cmd in commands}
+    last = {}
     for index in range(runs):
-        seconds, out = timed(cmd)
-        hosts = recap(out)
-        changed = {h: c for h, c in hosts.items() if c}
-        print("%s run %d: %.1f s, %d hosts, %s" % (label, index + 1, seconds, len(hosts),
-                                                   "changed=0 on every host" if hosts and not changed
-                                                   else "CHANGED %s" % (changed or "no recap")))
-        times.append(seconds)
-        last = out
-    print("%s: min %.1f s, median %.1f s, max %.1f s (target %d s: median/target %.2f)"
-          % (label, min(times), statistics.median(times), max(times), target, statistics.median(times) / target))
-    print("%s, slowest tasks of the last run:\n%s" % (label, slowest(last)))
-    return times
+        for label, cmd in commands:
+            seconds, out = timed(cmd)
+            hosts = recap(out)
+            changed = {h: c for h, c in hosts.items() if c}
+            print("%s run %d: %.1f s, %d hosts, %s" % (label, index + 1, seconds, len(hosts),
+                                                       "changed=0 on every host" if hosts and not changed
+                                                       else "CHANGED %s" % (changed or "no recap")))
+            times[label].append(seconds)
+            last[label] = out
+    for label, _cmd in commands:
+        got = times[label]
+        print("%s: min %.1f s, median %.1f s, max %.1f s (target %d s: median/target %.2f)"
+              % (label, min(got), statistics.median(got), max(got), target, statistics.median(got) / target))
+        print("%s, slowest tasks of the last run:\n%s" % (label, slowest(last[label])))
+    return [times[label] for label, _cmd in commands]
 
 
 def main():
@@ -92,8 +102,12 @@ def main():
     servers = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
                os.path.join(ROOT, "inventories", "lab", "hosts.yml"), os.path.join(ROOT, "playbooks", "servers.yml"),
                "-e", "orion_lab_image=%s" % version]
-    measure("servers.yml with nothing to change", servers, args.runs, 60)
-    measure("make lab with nothing to change", make_lab, args.runs, 120)
+    entered, execed = measure(args.runs, 60, ("servers.yml with nothing to change", servers),
+                              ("servers.yml with nothing to change, by podman exec",
+                               servers + ["-e", "ansible_podman_exec_enter=podman"]))
+    print("servers.yml, podman exec / nsenter (medians): %.2f"
+          % (statistics.median(execed) / statistics.median(entered)))
+    measure(args.runs, 120, ("make lab with nothing to change", make_lab))
 
 
 if __name__ == "__main__":
