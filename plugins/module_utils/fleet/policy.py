@@ -168,17 +168,14 @@ def _parse_action(where, raw, channels, images, problems, allowed):
     if channel is not None and channel not in channels:
         problems.append("%s: channel %r is not defined (channels: %s)"
                         % (where, channel, ", ".join(sorted(channels)) or "none"))
-    if image is not None:
-        if not store.valid_version(image):
-            problems.append("%s: image %r is not a valid version name" % (where, image))
-        elif images is not None and image not in images:
-            problems.append("%s: pinned image %r is not in the image store" % (where, image))
     fallback = raw.get("fallback")
-    if fallback is not None:
-        if not store.valid_version(fallback):
-            problems.append("%s: fallback %r is not a valid version name" % (where, fallback))
-        elif images is not None and fallback not in images:
-            problems.append("%s: fallback image %r is not in the image store" % (where, fallback))
+    for field, value, stored in (("image", image, "pinned image"), ("fallback", fallback, "fallback image")):
+        if value is None:
+            continue
+        if not store.valid_version(value):
+            problems.append("%s: %s %r is not a valid version name" % (where, field, value))
+        elif images is not None and value not in images:
+            problems.append("%s: %s %r is not in the image store" % (where, stored, value))
     kargs = raw.get("kernel_args")
     problems.extend(fields.kernel_arg_problems("%s: kernel_args" % where, kargs))
     profile = raw.get("profile")

@@ -9,6 +9,7 @@ from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fiel
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import model
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import settings
+from fleet_samples import NETWORK, node
 
 # ------------------------------------------------------------------ rules
 
@@ -65,17 +66,6 @@ def test_abs_path_refuses(value):
 
 # ------------------------------------------------------------------ nodes
 
-NETWORK = {
-    "subnet": "10.0.0.0/24",
-    "dhcp_mode": "authoritative",
-    "unknown_nodes": "discovery",
-    "dynamic_range": {"start": "10.0.0.200", "end": "10.0.0.219"},
-    "servers": [{"name": "s1", "address": "10.0.0.2"}, {"name": "s2", "address": "10.0.0.3"}],
-}
-
-
-def node(name="n1", mac="52:54:00:00:00:01", ip="10.0.0.11", **extra):
-    return dict(dict(name=name, mac=mac, ip=ip, image="2026.11.0"), **extra)
 
 
 def test_a_node_is_parsed_into_its_normal_form():

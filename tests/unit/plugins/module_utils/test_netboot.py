@@ -8,18 +8,9 @@ from hypothesis import given, strategies as st
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 
-NETWORK = {
-    "subnet": "10.0.0.0/24",
-    "dhcp_mode": "authoritative",
-    "unknown_nodes": "discovery",
-    "dynamic_range": {"start": "10.0.0.200", "end": "10.0.0.219"},
-    "servers": [{"name": "s1", "address": "10.0.0.2"}, {"name": "s2", "address": "10.0.0.3"}],
-    "kernel_args": ["console=ttyS0,115200n8"],
-}
+from fleet_samples import NETWORK as SMALL, node
 
-
-def node(name="n1", mac="52:54:00:00:00:01", ip="10.0.0.11", **extra):
-    return dict(dict(name=name, mac=mac, ip=ip, image="2026.11.0"), **extra)
+NETWORK = dict(SMALL, kernel_args=["console=ttyS0,115200n8"])
 
 
 @pytest.mark.parametrize("raw", ["52:54:00:AA:bb:01", "52-54-00-aa-BB-01", "5254.00aa.bb01",
