@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build bench-rerun clean
+.PHONY: help host venv images nfsd-guest image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build bench-rerun clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -53,9 +53,14 @@ SOURCES ?= /var/cache/orion/debian-sources
 sources:
 	bash tests/rig/debian-sources.sh $(SOURCES)
 
+# The disk of the ha scenario's kernel NFS guest (its test builds it too when it is missing).
+NFSD_GUEST ?= $(or $(ORION_NFSD_GUEST),/var/tmp/orion-nfsd-guest)
+nfsd-guest: host images
+	bash tests/rig/build-nfsd-guest.sh $(NFSD_GUEST)
+
 # Two lanes (tests/rig/run-tests.sh): the build from source in the background
 # at a lower priority, everything else in the foreground.
-test: host venv images sources
+test: host venv sources
 	bash tests/rig/run-tests.sh "$(MAKE)"
 	@echo "make test: all checks passed"
 

@@ -9,6 +9,11 @@
 # changed: the recipe hash is stored as an image label.
 set -o errexit -o nounset -o pipefail
 
+# One build at a time (make test's lanes and the tests that need an image may
+# ask at once): the script runs again under the lock, which its children do not hold.
+if [[ -z "${ORION_BUILD_IMAGES_LOCKED:-}" ]]; then
+  ORION_BUILD_IMAGES_LOCKED=1 exec flock -o /var/tmp/orion-build-images.lock bash "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 suite=${ORION_DEBIAN_SUITE:-bookworm}
 recipe_hash=$(cat "$0" "$here/Containerfile.systemd" | sha256sum | cut -c1-16)

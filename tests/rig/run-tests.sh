@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, in two lanes so that the slow parts overlap:
-#   - the disk of the ha scenario's kernel NFS guest, then the build from
-#     source (make build-test: compilers and QEMU, mostly CPU)
+#   - the build from source (make build-test: compilers and QEMU, mostly CPU)
 #     runs in the background at a lower priority (nice 10), using the CPU the
 #     other lane leaves idle while it waits for takeovers, guests and services;
 #     then `make lab` as a newcomer runs it, checked as a client would, with
 #     the lab's end-to-end tests against it (tests/rig/lab-check.sh): its
 #     nodes boot the image those build tests made (the lab's build is then a
 #     no-op);
-#   - lint, unit, collection and integration tests, then the Molecule
-#     scenarios, run in the foreground in that order, at normal priority, so
-#     their timing (VRRP takeovers, guest boots) is not slowed by the build.
+#   - lint and unit tests, the container images (make images: debootstrap and
+#     podman build, which the build lane does not need) and the disk of the ha
+#     scenario's kernel NFS guest (make nfsd-guest), the collection and
+#     integration tests, then the Molecule scenarios, run in the foreground in
+#     that order, at normal priority, so their timing (VRRP takeovers, guest
+#     boots) is not slowed by the build.
 # The build lane's output goes to build/build-test.log and is printed when
 # both lanes are done; the run fails if either lane failed, and what failed is
 # printed last. Each lane's time is printed too.
@@ -26,10 +28,6 @@ log=build/build-test.log
 start=$(date +%s)
 (
   lane_start=$(date +%s)
-  # First the kernel NFS guest of the ha scenario (its test waits for this build if it is still running).
-  nice -n 10 bash tests/rig/build-nfsd-guest.sh "${ORION_NFSD_GUEST:-/var/tmp/orion-nfsd-guest}" ||
-    { echo "run-tests: building the kernel NFS guest failed"; exit 1; }
-  echo "run-tests: the kernel NFS guest was ready after $(( $(date +%s) - lane_start )) s"
   nice -n 10 "${make_cmd[@]}" --no-print-directory build-test
   rc=$?
   echo "run-tests: the build tests took $(( $(date +%s) - lane_start )) s in this lane so far"
@@ -47,7 +45,7 @@ build_pid=$!
 echo "run-tests: the build lane runs in the background (pid $build_pid, nice 10), its output in $log"
 
 front_rc=0
-for target in lint units collection integration molecule; do
+for target in lint units images nfsd-guest collection integration molecule; do
   t0=$(date +%s)
   if ! "${make_cmd[@]}" --no-print-directory "$target"; then
     front_rc=1
