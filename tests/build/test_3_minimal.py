@@ -23,12 +23,35 @@ def sha256(path):
         return hashlib.sha256(handle.read()).hexdigest()
 
 
+def playbook_workers(argv):
+    """PIDs of the processes running the command line ``argv`` (after the interpreter its script names)
+    other than this one: ansible-playbook's workers detach into sessions of their own (setsid), so killing
+    its process group leaves them."""
+    found = []
+    want = "\0".join(argv).encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    line = handle.read().rstrip(b"\0")
+                if line == want or line.endswith(b"\0" + want):
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
 def kill_build(proc):
-    """Kill ansible-playbook and the build it runs (the async job holding the area's lock)."""
+    """Kill ansible-playbook, its workers and the build it runs (the async job holding the area's lock)."""
     with open(os.path.join(AREA, ".lock")) as handle:
         pid = int(handle.read().strip())
     os.killpg(proc.pid, signal.SIGKILL)
     os.killpg(os.getpgid(pid), signal.SIGKILL)
+    for worker in playbook_workers(proc.args):
+        try:
+            os.kill(worker, signal.SIGKILL)
+        except OSError:
+            pass
     proc.wait()
     deadline = time.monotonic() + 30
     while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
