@@ -9,7 +9,7 @@ from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fiel
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import model
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import settings
-from fleet_samples import NETWORK, node
+from ansible_collections.orionos.diskless.tests.unit.plugins.module_utils.fleet_samples import NETWORK, node
 
 # ------------------------------------------------------------------ rules
 
@@ -65,7 +65,6 @@ def test_abs_path_refuses(value):
 
 
 # ------------------------------------------------------------------ nodes
-
 
 
 def test_a_node_is_parsed_into_its_normal_form():

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 
-from fleet_samples import NETWORK as SMALL, node
+from ansible_collections.orionos.diskless.tests.unit.plugins.module_utils.fleet_samples import NETWORK as SMALL, node
 
 NETWORK = dict(SMALL, kernel_args=["console=ttyS0,115200n8"])
 
