@@ -271,9 +271,8 @@ class Connection(ConnectionBase):
             self._connected = True
         return self
 
-    def _run(self, cmd, in_data=None, stdout=subprocess.PIPE, stdin=None):
-        """Run the shell command ``cmd`` in the container, its input ``in_data`` (bytes) or the open file
-        ``stdin``; the finished process."""
+    def _run(self, cmd, in_data=None, stdout=subprocess.PIPE):
+        """Run the shell command ``cmd`` in the container; the finished process."""
         if self._target:
             argv = nsenter_argv(self._nsenter, self._target["pid"], cmd)
             env = self._target["env"]
@@ -282,10 +281,7 @@ class Connection(ConnectionBase):
                              stdin=in_data is not None)
             env = None
         display.vvv("EXEC %s" % argv, host=self._container)
-        if in_data is not None:
-            feed = {"input": in_data}
-        else:
-            feed = {"stdin": subprocess.DEVNULL if stdin is None else stdin}
+        feed = {"input": in_data} if in_data is not None else {"stdin": subprocess.DEVNULL}
         return subprocess.run([to_bytes(arg, errors="surrogate_or_strict") for arg in argv], stdout=stdout,
                               stderr=subprocess.PIPE, env=env, check=False, **feed)
 
@@ -306,18 +302,16 @@ class Connection(ConnectionBase):
         super().put_file(in_path, out_path)
         display.vvv("PUT %s TO %s" % (in_path, out_path), host=self._container)
         try:
-            handle = open(in_path, "rb")  # pylint: disable=consider-using-with
+            with open(in_path, "rb") as handle:
+                data = handle.read() if self._connect()._target else None
         except OSError as exc:
             raise AnsibleFileNotFound("podman_exec: cannot read %s: %s" % (in_path, exc)) from exc
-        with handle:
-            if self._connect()._target:
-                # With nsenter the file is streamed to cat in the container.
-                proc = self._run("sh -c %s sh %s" % (shlex.quote('cat > "$1"'), shlex.quote(out_path)), stdin=handle)
-                if proc.returncode != 0:
-                    raise AnsibleConnectionFailure("podman_exec: copying %s to %s:%s failed: %s"
-                                                   % (in_path, self._container, out_path,
-                                                      to_native(proc.stderr).strip()))
-                return
+        if data is not None:
+            proc = self._run("sh -c %s sh %s" % (shlex.quote('cat > "$1"'), shlex.quote(out_path)), in_data=data)
+            if proc.returncode != 0:
+                raise AnsibleConnectionFailure("podman_exec: copying %s to %s:%s failed: %s"
+                                               % (in_path, self._container, out_path, to_native(proc.stderr).strip()))
+            return
         self._copy(in_path, "%s:%s" % (self._container, out_path))
         user = self.get_option("remote_user")
         if user:
