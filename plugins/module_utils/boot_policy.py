@@ -61,6 +61,9 @@ _SERVER_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?\Z")
 # The only characters a rendered token may contain (defense in depth: every
 # input was validated already).
 _SAFE_TOKEN_RE = re.compile(r"^[A-Za-z0-9_.,:=/+@%\[\]-]+\Z")
+# The URL path the images are served under: /-separated names.
+_URL_PATH_RE = re.compile(r"^(/[A-Za-z0-9._-]+)+/?\Z")
+FAILURES = ("reboot", "exit", "shell")
 
 
 class PolicyError(ValueError):
@@ -82,11 +85,38 @@ stable_bucket = policy.stable_bucket
 _as_list = model.as_list
 
 
-def _safe_token(token):
+def _safe_token(token, field="token"):
     """Refuse any rendered token outside the safe set (never escape)."""
     if not isinstance(token, str) or not _SAFE_TOKEN_RE.match(token):
-        raise PolicyError(["refusing to render unsafe token %r" % (token,)])
+        raise PolicyError(["%s: refusing to render unsafe token %s" % (field, fields.quote(token))])
     return token
+
+
+def script_option_problems(servers, http_port=80, url_path="/boot/images", failure="reboot", failure_delay=30,
+                           kernel_name="vmlinuz", initramfs_name="initramfs.img"):
+    """The problems of the options every node script is rendered with (empty: usable).
+
+    Each of them ends up in every script or its URLs, so each passes the
+    same checks as the values of the inventory.
+    """
+    problems = []
+    if not servers:
+        problems.append("servers: at least one boot server address is needed")
+    for server in model.as_list(servers):
+        if not isinstance(server, str) or not _SERVER_RE.match(server):
+            problems.append("servers: %s is not an address or host name" % fields.quote(server))
+    model.check(problems, None, fields.port, http_port, "http_port")
+    if not isinstance(url_path, str) or not _URL_PATH_RE.match(url_path) or "/../" in url_path + "/" \
+            or "/./" in url_path + "/":
+        problems.append("url_path: %s is not a URL path of /-separated names (letters, digits, . _ -)"
+                        % fields.quote(url_path))
+    if failure not in FAILURES:
+        problems.append("failure_action: %s is not one of %s" % (fields.quote(failure), ", ".join(FAILURES)))
+    model.check(problems, None, fields.integer, failure_delay, "failure_delay", 0, 86400)
+    for field, name in (("kernel_name", kernel_name), ("initramfs_name", initramfs_name)):
+        if not store.valid_file_name(name):
+            problems.append("%s: %s is not a file name" % (field, fields.quote(name)))
+    return problems
 
 
 def _version_key(version):
@@ -389,9 +419,10 @@ def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
     names come from the image's manifest, or ``kernel_name`` and
     ``initramfs_name`` for versions not known to the store.
     """
-    for server in servers:
-        if not isinstance(server, str) or not _SERVER_RE.match(server):
-            raise PolicyError(["servers: %r is not an address or host name" % (server,)])
+    problems = script_option_problems(servers, http_port, url_path, failure, failure_delay, kernel_name,
+                                      initramfs_name)
+    if problems:
+        raise PolicyError(problems)
     name = _safe_token(entry["name"])
     order = [entry["image"]]
     if entry.get("fallback") and entry["fallback"] != entry["image"]:
@@ -415,6 +446,10 @@ def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
         if version != entry["image"]:
             args.append("orion.fallback=1")
         cmdline = " ".join(args)
+        if len(cmdline) > fields.COMMAND_LINE_MAX:
+            raise PolicyError(["node %s: the kernel command line for image %s is %d bytes, longer than the "
+                               "kernel's %d (kernel_args of the site, its rule and the node)"
+                               % (name, version, len(cmdline), fields.COMMAND_LINE_MAX)])
         for server in servers:
             step += 1
             nxt = "try%d" % (step + 1) if step < label_count else "failed"

@@ -39,9 +39,16 @@ import base64
 import hashlib
 import re
 
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fields
+
 FORMAT_LINE = "orion-config 1"
 FRAGMENT_KEYS = ("hostname", "users", "files", "services", "sysctl", "mounts")
 WRITABLE = ("/etc", "/var", "/root", "/home", "/tmp")
+# Home directories are made and handed to their user by the node: only under /home.
+HOMES = "/home"
+# Accounts below this uid are the image's (system accounts); 65534 is nobody.
+FIRST_UID = 1000
+LAST_UID = 65533
 FSTYPES = ("nfs", "nfs4", "tmpfs")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -107,11 +114,12 @@ def check_fragment(where, fragment):
                     problems.append("%s.%s: the root account is fixed; give root only ssh_keys" % (at, key))
         else:
             uid = user.get("uid")
-            if isinstance(uid, bool) or not isinstance(uid, int) or not 1 <= uid <= 65533:
-                problems.append("%s.uid: %r is not a number from 1 to 65533" % (at, uid))
+            if isinstance(uid, bool) or not isinstance(uid, int) or not FIRST_UID <= uid <= LAST_UID:
+                problems.append("%s.uid: %s is not a number from %d to %d (uids below %d are the image's system "
+                                "accounts)" % (at, fields.quote(uid), FIRST_UID, LAST_UID, FIRST_UID))
             home = user.get("home", "/home/" + name)
-            if not _writable(home):
-                problems.append("%s.home: %r is not under %s" % (at, home, ", ".join(WRITABLE)))
+            if not _writable(home) or not home.startswith(HOMES + "/"):
+                problems.append("%s.home: %s is not a directory under %s/" % (at, fields.quote(home), HOMES))
             shell = user.get("shell", "/bin/sh")
             if not isinstance(shell, str) or not _PATH_RE.match(shell):
                 problems.append("%s.shell: %r is not an absolute path" % (at, shell))
@@ -284,6 +292,18 @@ def render_all(tree, nodes):
 
     Raises ConfigError naming every problem; nothing is rendered then.
     """
+    problems = []
+    for index, node in enumerate(nodes):
+        name = node.get("name") if isinstance(node, dict) else None
+        try:
+            fields.node_name(name, "nodes[%d].name" % index)
+        except fields.FieldError as exc:
+            problems.append(str(exc))
+        groups = node.get("groups") if isinstance(node, dict) else None
+        if groups is not None and (not isinstance(groups, list) or not all(fields.is_identifier(g) for g in groups)):
+            problems.append("nodes[%d].groups: %s is not a list of group names" % (index, fields.quote(groups)))
+    if problems:
+        raise ConfigError(problems)
     names = [node["name"] for node in nodes]
     groups = sorted({group for node in nodes for group in node.get("groups") or []})
     problems = check_tree(tree, names, groups)

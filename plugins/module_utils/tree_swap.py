@@ -13,23 +13,31 @@ the link is replaced by rename(2), which is atomic: a reader sees either the
 old complete set or the new complete set, never a mix. A run killed at any
 point leaves at most an unused directory, removed by the next run.
 
-A ``dest`` that is still a real directory (from before this scheme) is
-swapped with the new link by renameat2(RENAME_EXCHANGE) where the kernel
-supports it, so even that first switch has no moment without ``dest``.
+Writers of one ``dest`` take turns: each holds an exclusive lock on
+``.<base>.lock`` beside it from before it reads what is served until its
+swap and clean-up are done, so two runs at once never remove each other's
+generation. A run removes only what this scheme makes (generation
+directories named ``.<base>-<16 hex digits>``, their ``.tmp`` work
+directories and the ``.<base>.link`` link), never what ``dest`` points at.
+
+A ``dest`` that is a real directory holding anything is refused (it was not
+made here, and its files are not this module's to delete); an empty one is
+replaced by the link.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import hashlib
 import os
+import re
 import shutil
+import time
 
 from ansible_collections.orionos.diskless.plugins.module_utils import fileio
-
-RENAME_EXCHANGE = 2
-AT_FDCWD = -100
 
 
 def _libc():
@@ -92,19 +100,6 @@ def _syncfs(path):
         os.close(fd)
 
 
-def _exchange(a, b):
-    """Atomically exchange two paths; False when the kernel cannot."""
-    if _LIBC is None or not hasattr(_LIBC, "renameat2"):
-        return False
-    res = _LIBC.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
-    if res == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not supported here
-        return False
-    raise OSError(err, os.strerror(err), a)
-
-
 def _remove(path):
     if os.path.islink(path) or os.path.isfile(path):
         os.unlink(path)
@@ -112,14 +107,74 @@ def _remove(path):
         shutil.rmtree(path)
 
 
+class TreeError(OSError):
+    """``dest`` cannot be written by this scheme; the message says why."""
+
+
+LOCK_TIMEOUT = 600
+
+
+def _generation_re(base):
+    return re.compile(r"^\.%s-[0-9a-f]{16}(-[0-9]+)?(\.tmp)?\Z" % re.escape(base))
+
+
 def generations(dest):
-    """The generation directories beside ``dest`` (complete or not)."""
+    """The generation directories beside ``dest`` that this scheme made (complete or not)."""
     parent, base = os.path.split(dest.rstrip("/"))
-    prefix = ".%s-" % base
+    pattern = _generation_re(base)
     try:
-        return sorted(os.path.join(parent, n) for n in os.listdir(parent) if n.startswith(prefix))
+        names = os.listdir(parent)
     except FileNotFoundError:
         return []
+    return sorted(os.path.join(parent, n) for n in names
+                  if pattern.match(n) and os.path.isdir(os.path.join(parent, n))
+                  and not os.path.islink(os.path.join(parent, n)))
+
+
+@contextlib.contextmanager
+def locked(dest, timeout=LOCK_TIMEOUT):
+    """Hold the writers' lock of ``dest`` (``.<base>.lock`` beside it).
+
+    Waits up to ``timeout`` seconds for another writer, then raises
+    TreeError naming the lock. The lock goes with the process, so a killed
+    run never leaves it held.
+    """
+    parent, base = os.path.split(dest.rstrip("/"))
+    path = os.path.join(parent, ".%s.lock" % base)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TreeError("another run has held the lock %s for more than %d s" % (path, timeout))
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_dest(dest):
+    """Raise TreeError when ``dest`` is something this scheme may not replace."""
+    dest = dest.rstrip("/")
+    if os.path.islink(dest):
+        target = os.readlink(dest)
+        parent, base = os.path.split(dest)
+        if os.path.dirname(target) or not _generation_re(base).match(target):
+            raise TreeError("%s is a link to %s, not to a generation this module wrote (.%s-<digest>); "
+                            "remove the link to let the module take it over" % (dest, target, base))
+        return
+    if os.path.isdir(dest):
+        entries = os.listdir(dest)
+        if entries:
+            raise TreeError("%s is a directory this module did not make (it holds %d entries, such as %s); "
+                            "move it away: the module makes %s a link to the set of files it writes"
+                            % (dest, len(entries), sorted(entries)[0], dest))
+    elif os.path.lexists(dest):
+        raise TreeError("%s exists and is not a directory" % dest)
 
 
 def current_target(dest):
@@ -130,12 +185,21 @@ def current_target(dest):
 
 
 def swap_tree(dest, files, mode=0o644, dir_mode=0o755, hook=None):
-    """Make ``dest`` hold exactly ``files``, atomically.
+    """Make ``dest`` hold exactly ``files``, atomically, under the writers' lock.
 
     Returns True when the set changed. ``hook(stage)`` is called between
-    steps ('written', 'flushed', 'swapped'); tests use it to stop a run.
+    steps ('locked', 'written', 'flushed', 'swapped'); tests use it to stop
+    a run. Raises TreeError when ``dest`` is not this scheme's to replace.
     """
     dest = dest.rstrip("/")
+    with locked(dest):
+        if hook:
+            hook("locked")
+        return _swap_tree(dest, files, mode, dir_mode, hook)
+
+
+def _swap_tree(dest, files, mode, dir_mode, hook):
+    check_dest(dest)
     parent, base = os.path.split(dest)
     current = current_target(dest)
     if current is not None and read_tree(current) == files and os.path.islink(dest):
@@ -173,14 +237,9 @@ def swap_tree(dest, files, mode=0o644, dir_mode=0o755, hook=None):
     link = os.path.join(parent, ".%s.link" % base)
     _remove(link)
     os.symlink(os.path.basename(final), link)
-    if os.path.islink(dest) or not os.path.lexists(dest):
-        os.rename(link, dest)
-    elif not _exchange(link, dest):
-        # Old kernel or filesystem: a short moment without dest.
-        aside = os.path.join(parent, ".%s-previous" % base)
-        _remove(aside)
-        os.rename(dest, aside)
-        os.rename(link, dest)
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        os.rmdir(dest)  # empty (check_dest): nothing is served from it
+    os.rename(link, dest)
     fileio.fsync_path(parent)
     if hook:
         hook("swapped")
@@ -189,20 +248,23 @@ def swap_tree(dest, files, mode=0o644, dir_mode=0o755, hook=None):
 
 
 def cleanup(dest):
-    """Remove what killed runs left beside ``dest`` (never what it points at)."""
-    current = current_target(dest.rstrip("/"))
-    if current is not None and os.path.islink(dest.rstrip("/")):
-        _cleanup(dest.rstrip("/"), keep=current)
+    """Remove what killed runs left beside ``dest`` (never what it points at), under the writers' lock."""
+    dest = dest.rstrip("/")
+    with locked(dest):
+        current = current_target(dest)
+        if current is not None and os.path.islink(dest):
+            _cleanup(dest, keep=current)
 
 
 def _cleanup(dest, keep):
-    """Remove every generation and leftover except ``keep``."""
+    """Remove every generation this scheme made and its link leftover, except ``keep``."""
     parent, base = os.path.split(dest)
     for path in generations(dest):
         if os.path.abspath(path) != os.path.abspath(keep):
             _remove(path)
-    # After an exchange, the old real directory sits at the link's name.
-    _remove(os.path.join(parent, ".%s.link" % base))
+    link = os.path.join(parent, ".%s.link" % base)
+    if os.path.islink(link):
+        os.unlink(link)
 
 
 def finish(module, dest, files, result, what="files"):
@@ -222,6 +284,8 @@ def finish(module, dest, files, result, what="files"):
         module.exit_json(**result)
     try:
         swap_tree(dest, files)
+    except TreeError as exc:
+        module.fail_json(msg="dest: %s" % exc, **result)
     except OSError as exc:
         module.fail_json(msg="writing the %s into %s failed: %s" % (what, dest, exc), **result)
     module.exit_json(**result)

@@ -121,11 +121,17 @@ options:
     type: int
     default: 80
   url_path:
-    description: URL path under which the servers serve the image versions.
+    description: URL path under which the servers serve the image versions (/-separated names of letters, digits and
+      C(. _ -)).
     type: str
     default: /boot/images
   kernel_args:
-    description: Kernel arguments every node gets before those of its rule and its own.
+    description:
+      - Kernel arguments every node gets before those of its rule and its own (the init's C(orion.*) arguments and the
+        site's).
+      - The arguments the script writes itself (C(initrd), C(orion.node), C(orion.image), C(orion.servers),
+        C(orion.profile), C(orion.fallback), C(orion.attempt)) are refused here, and in rules and nodes every
+        C(orion.*) argument but the init's settings; a node's whole command line may be at most 2047 bytes.
     type: raw
     default: []
   kernel_name:
@@ -277,7 +283,6 @@ from ansible_collections.orionos.diskless.plugins.module_utils import boot_polic
 from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils import tree_swap
-from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fields
 
 
 def _channels_out(raw):
@@ -345,16 +350,15 @@ def main():
         nodes, problem = _read_nodes(p["nodes_file"])
         if problem:
             problems.append(problem)
-    if not p["servers"]:
-        problems.append("servers: at least one boot server address is needed")
-    try:
-        fields.port(p["http_port"], "http_port")
-    except fields.FieldError as exc:
-        problems.append(str(exc))
+    problems.extend(engine.script_option_problems(
+        p["servers"], p["http_port"], p["url_path"], p["failure_action"], p["failure_delay"],
+        p["kernel_name"], p["initramfs_name"]))
     if not os.path.isdir(os.path.dirname(dest)) and not module.check_mode:
         problems.append("dest: the parent directory %s does not exist" % os.path.dirname(dest))
-    if os.path.lexists(dest) and not os.path.isdir(dest):
-        problems.append("dest: %s exists and is not a directory" % dest)
+    try:
+        tree_swap.check_dest(dest)
+    except tree_swap.TreeError as exc:
+        problems.append("dest: %s" % exc)
     images = None
     if p["images"] is not None:
         try:

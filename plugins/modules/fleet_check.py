@@ -33,8 +33,8 @@ options:
       - The role's settings without their role prefix, for V(boot_server) C(address), C(service_address),
         C(interface), C(subnet), C(dhcp_mode), C(dhcp_interface), C(unknown_nodes), C(dynamic_range), C(peers),
         C(nodes), C(default_image), C(policy), C(policy_source), C(http_port), C(tftp_max), C(root),
-        C(tftp_root), C(router_advertisement), C(kernel_args) (every node's kernel arguments before its own) and
-        C(node_config).
+        C(tftp_root), C(router_advertisement), C(node_args) (the init's arguments, C(boot_server_node_args)),
+        C(kernel_args) (the site's arguments for every node; no C(orion.*) but the init's settings) and C(node_config).
       - For V(image_store) C(peers), C(source), C(host_address), C(root), C(sync_user), C(ssh_port), C(bwlimit) and
         C(sync_timeout); for V(log_server) C(dir), C(port), C(udp), C(tcp), C(max_file_size), C(rotate),
         C(max_total_mb), C(allowed_senders) and C(rotate_schedule); for V(nfs_server) C(clients), C(node_ips),

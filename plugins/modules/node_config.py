@@ -122,11 +122,18 @@ def main():
     )
     p = module.params
     dest = p["dest"].rstrip("/")
+    problems = []
+    try:
+        tree_swap.check_dest(dest)
+    except tree_swap.TreeError as exc:
+        problems.append("dest: %s" % exc)
     try:
         files, sources = engine.render_all(p["config"], p["nodes"])
     except engine.ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
         module.fail_json(msg="the node configuration has %d problem(s); nothing was changed: %s"
-                         % (len(exc.problems), "; ".join(exc.problems)), problems=exc.problems)
+                         % (len(problems), "; ".join(problems)), problems=problems)
     current = tree_swap.current_target(dest)
     before_files = tree_swap.read_tree(current) if current else {}
     file_diff = tree_swap.diff_names(before_files, files)

@@ -17,7 +17,7 @@ NODE_DIR = "/srv/orion/boot/nodes"
 POLICY = {
     "channels": {"stable": "2026.11.0", "canary": "2026.11.2"},
     "rules": [{"name": "canary", "match": {"name": "hanode02"}, "channel": "canary",
-               "kernel_args": ["orion.canary=1"]}],
+               "kernel_args": ["canary=1"]}],
     "default": {"channel": "stable"},
 }
 
@@ -62,7 +62,7 @@ def test_policy_moves_a_node_to_the_canary_on_every_server():
         assert code == "200", (address, code)
         kernels = [line for line in body.splitlines() if line.startswith("kernel ")]
         assert kernels[0].startswith("kernel http://%s/boot/images/2026.11.2/vmlinuz " % VIP)
-        assert "orion.image=2026.11.2" in kernels[0] and "orion.canary=1" in kernels[0]
+        assert "orion.image=2026.11.2" in kernels[0] and "canary=1" in kernels[0]
         assert any("/boot/images/2026.11.0/vmlinuz" in line and "orion.fallback=1" in line for line in kernels)
         # The reservations and the table beside the scripts are not served.
         for name in ("dhcp-hosts", "resolution.json"):

@@ -30,12 +30,33 @@ class FieldError(ValueError):
     """A value that cannot be used; the message names the field and the value."""
 
 
+# A bad value is quoted in a message up to this many characters, so that a
+# hostile megabyte of input gives a message of one line.
+QUOTE_LIMIT = 80
+
+
+def quote(value, limit=QUOTE_LIMIT):
+    """``repr(value)`` cut to ``limit`` characters, saying how long the value was."""
+    try:
+        text = repr(value)
+    except Exception:  # pylint: disable=broad-except  # a hostile __repr__
+        text = "<%s>" % type(value).__name__
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, (str, bytes, list, tuple, dict)) else len(text)
+    return "%s... (%d %s)" % (text[:limit], size, "characters" if isinstance(value, str) else "long")
+
+
 FIRMWARES = ("bios", "uefi")
 ARCHES = ("x86_64", "aarch64", "armv7l", "i686", "riscv64", "ppc64le", "s390x")
 
 # A node name is a DNS label: it ends up in file names, DHCP host names,
 # iPXE scripts and the kernel command line.
 _NODE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+# Names dnsmasq reads as something else in a dhcp-host line: a lease time
+# (digits with an optional s, m, h, d or w) or a keyword.
+_LEASE_TIME_RE = re.compile(r"^[0-9]+[smhdw]?\Z")
+DNSMASQ_KEYWORDS = ("infinite", "ignore")
 # Short identifiers: groups, channels, rules, profiles, label keys.
 _IDENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.-]{0,63}\Z")
@@ -90,9 +111,26 @@ def mac(value):
 # ----------------------------------------------------------------- names
 
 def node_name(value, field="name"):
-    """A node name: a DNS label of lower-case letters, digits and '-'."""
+    """A node name: a DNS label of lower-case letters, digits and '-'.
+
+    It becomes a file name (``<name>.ipxe``, ``<name>.conf``), a DHCP host
+    name and a kernel argument, so it may not look like a MAC address (the
+    ``<mac>.ipxe`` links sit beside the scripts) or like a lease time or a
+    keyword of dnsmasq's dhcp-host lines.
+    """
     if not isinstance(value, str) or not _NODE_NAME_RE.match(value):
-        raise FieldError("%s %r is not a valid host name (lower-case letters, digits, '-')" % (field, value))
+        raise FieldError("%s %s is not a valid host name (lower-case letters, digits, '-'; up to 63)"
+                         % (field, quote(value)))
+    try:
+        mac(value)
+    except FieldError:
+        pass
+    else:
+        raise FieldError("%s %s looks like a MAC address (the MAC links of the node scripts have such names)"
+                         % (field, quote(value)))
+    if _LEASE_TIME_RE.match(value) or value in DNSMASQ_KEYWORDS:
+        raise FieldError("%s %s is read by dnsmasq as a lease time or keyword, not a host name"
+                         % (field, quote(value)))
     return value
 
 
@@ -158,8 +196,29 @@ def labels(value, field, problems, where):
 
 # ---------------------------------------------------------- kernel args
 
-def kernel_arg_problems(where, args):
-    """The problems of a kernel argument string or list (empty: usable)."""
+# The arguments a node's boot script writes itself: nobody else may give them.
+SCRIPT_ARGS = ("initrd", "orion.node", "orion.image", "orion.servers", "orion.profile", "orion.fallback",
+               "orion.attempt")
+# The init's settings a site, a rule or a node may give (docs/node-boot.md).
+INIT_TUNABLES = ("orion.verify", "orion.root", "orion.timeo", "orion.retrans", "orion.cache", "orion.readahead",
+                 "orion.onfail", "orion.pathcheck")
+# x86's COMMAND_LINE_SIZE, the terminating NUL included.
+COMMAND_LINE_MAX = 2047
+
+
+def kernel_arg_key(arg):
+    """The name of a kernel argument (``orion.node`` of ``orion.node=n1``)."""
+    return arg.split("=", 1)[0]
+
+
+def kernel_arg_problems(where, args, reserved="script"):
+    """The problems of a kernel argument string or list (empty: usable).
+
+    ``reserved`` says which arguments may not be given here: ``script``
+    those the boot script writes itself (``initrd``, ``orion.node``, ...);
+    ``user`` (a site's, a rule's or a node's own arguments) also every other
+    ``orion.*`` but the init's tunables.
+    """
     if args is None:
         return []
     if isinstance(args, str):
@@ -169,10 +228,20 @@ def kernel_arg_problems(where, args):
     elif isinstance(args, (list, tuple)):
         items = list(args)
     else:
-        return ["%s: %r is not a string or list" % (where, args)]
-    return ["%s: %r has characters that are not allowed in a kernel argument "
-            "(allowed: letters, digits and _ . , : = / + @ %% -)" % (where, item)
-            for item in items if not isinstance(item, str) or not _KARG_RE.match(item)]
+        return ["%s: %s is not a string or list" % (where, quote(args))]
+    problems = []
+    for item in items:
+        if not isinstance(item, str) or not _KARG_RE.match(item):
+            problems.append("%s: %s has characters that are not allowed in a kernel argument "
+                            "(allowed: letters, digits and _ . , : = / + @ %% -)" % (where, quote(item)))
+            continue
+        key = kernel_arg_key(item)
+        if key in SCRIPT_ARGS:
+            problems.append("%s: %s is reserved: the boot script sets %s itself" % (where, quote(item), key))
+        elif reserved == "user" and key.startswith("orion.") and key not in INIT_TUNABLES:
+            problems.append("%s: %s is reserved: orion.* arguments are the boot servers' (a site, rule or node "
+                            "may give only the init's settings %s)" % (where, quote(item), ", ".join(INIT_TUNABLES)))
+    return problems
 
 
 def kernel_args(value):

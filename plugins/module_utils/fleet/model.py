@@ -249,7 +249,7 @@ def parse_nodes(raw_nodes, problems, subnets=None, network=None, servers=(), ip_
         firmware = raw.get("firmware") or None
         if firmware is not None:
             check(problems, where, fields.choice, firmware, "firmware", fields.FIRMWARES)
-        problems.extend(fields.kernel_arg_problems("%s: kernel_args" % where, raw.get("kernel_args")))
+        problems.extend(fields.kernel_arg_problems("%s: kernel_args" % where, raw.get("kernel_args"), "user"))
         images = {}
         for key in ("image", "fallback_image"):
             value = raw.get(key)
@@ -300,14 +300,17 @@ def parse_fleet(raw_nodes, raw_network, problems):
     """The boot network, its servers and nodes as one checked Fleet.
 
     ``raw_network`` holds ``subnet``, ``dhcp_mode``, ``unknown_nodes``,
-    ``dynamic_range``, ``servers`` ([{name, address}]), ``kernel_args`` and
+    ``dynamic_range``, ``servers`` ([{name, address}]), ``kernel_args`` (the
+    site's own, for every node), ``node_args`` (the init's, from the boot
+    servers' settings) and
     ``require_image`` (default true: every node names its image; false when a
     boot policy decides).
     """
     raw_network = raw_network or {}
     network = parse_network(raw_network, problems)
     servers = parse_servers(raw_network.get("servers"), problems, network)
-    problems.extend(fields.kernel_arg_problems("boot network: kernel_args", raw_network.get("kernel_args")))
+    problems.extend(fields.kernel_arg_problems("boot network: kernel_args", raw_network.get("kernel_args"), "user"))
+    problems.extend(fields.kernel_arg_problems("boot network: node_args", raw_network.get("node_args")))
     nodes = parse_nodes(raw_nodes, problems, network=network, servers=servers, ip_versions=(4,),
                         require_image=raw_network.get("require_image", True))
     return Fleet(network, servers, nodes)

@@ -177,7 +177,7 @@ def _parse_action(where, raw, channels, images, problems, allowed):
         elif images is not None and value not in images:
             problems.append("%s: %s %r is not in the image store" % (where, stored, value))
     kargs = raw.get("kernel_args")
-    problems.extend(fields.kernel_arg_problems("%s: kernel_args" % where, kargs))
+    problems.extend(fields.kernel_arg_problems("%s: kernel_args" % where, kargs, "user"))
     profile = raw.get("profile")
     if profile is not None and (not fields.is_identifier(profile)):
         problems.append("%s: profile %r is not allowed (letters, digits, _ . -)" % (where, profile))

@@ -70,6 +70,7 @@ def boot_server(host, settings, facts):
         "dynamic_range": (s.get("dynamic_range") or {}) if mode == "authoritative" else {},
         "servers": peers,
         "kernel_args": s.get("kernel_args"),
+        "node_args": s.get("node_args"),
         "require_image": not policy,
     }
     fleet = model.parse_fleet(raw_nodes, network, problems)
@@ -163,7 +164,8 @@ def check_boot_server(host, settings, facts, images=None, previous=None):
     sections = [("the inventory", problems)] if problems else []
     policy_problems = [p for p in boot_policy.problems_of(
         derived["nodes"], derived["policy"], images=images, subnets=[settings.get("subnet")],
-        kernel_args=settings.get("kernel_args"), previous=previous or {}) if p not in seen]
+        kernel_args=fields.kernel_args(settings.get("node_args")) + fields.kernel_args(settings.get("kernel_args")),
+        previous=previous or {}) if p not in seen]
     if policy_problems:
         sections.append(("the boot policy", policy_problems))
     nodes = [n for n in derived["nodes"] if isinstance(n, dict) and isinstance(n.get("name"), str)]

@@ -486,13 +486,12 @@ def test_rendered_scripts_never_carry_a_breakout_character_from_a_profile(profil
 
 def test_swap_tree_is_atomic_and_idempotent(tmp_path):
     dest = str(tmp_path / "nodes")
-    os.makedirs(dest)
-    (tmp_path / "nodes" / "old.ipxe").write_text("old")           # a real directory from before
+    os.makedirs(dest)                                              # an empty directory is taken over
     files = engine.render_tree(resolve(), SERVERS, images())
     assert tree_swap.swap_tree(dest, files) is True
     assert os.path.islink(dest) and tree_swap.read_tree(dest) == files
     assert tree_swap.swap_tree(dest, files) is False
-    assert sorted(os.listdir(tmp_path)) == sorted(["nodes", os.readlink(dest)])
+    assert sorted(os.listdir(tmp_path)) == sorted(["nodes", ".nodes.lock", os.readlink(dest)])
 
 
 @pytest.mark.parametrize("stage", ["written", "flushed"])
@@ -511,7 +510,7 @@ def test_a_run_stopped_before_the_swap_leaves_the_previous_set(tmp_path, stage):
     assert tree_swap.read_tree(dest) == old
     assert tree_swap.swap_tree(dest, new) is True
     assert tree_swap.read_tree(dest) == new
-    assert sorted(os.listdir(tmp_path)) == sorted(["nodes", os.readlink(dest)])
+    assert sorted(os.listdir(tmp_path)) == sorted(["nodes", ".nodes.lock", os.readlink(dest)])
 
 
 def test_images_as_the_image_module_lists_them():

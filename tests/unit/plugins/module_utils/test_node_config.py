@@ -77,7 +77,7 @@ def test_users_come_before_their_keys_and_files():
     ({"default": {"a": {"files": [{"path": "/etc/../usr/x"}]}}}, "files[0].path: '/etc/../usr/x'"),
     ({"default": {"a": {"files": [{"path": "/etc/x", "mode": 644}]}}}, "files[0].mode: 644 is not an octal mode"),
     ({"default": {"a": {"users": [{"name": "Bob", "uid": 5}]}}}, "users[0].name: 'Bob' is not a user name"),
-    ({"default": {"a": {"users": [{"name": "bob", "uid": 0}]}}}, "users[0].uid: 0 is not a number from 1 to 65533"),
+    ({"default": {"a": {"users": [{"name": "bob", "uid": 0}]}}}, "users[0].uid: 0 is not a number from 1000 to 65533"),
     ({"default": {"a": {"users": [{"name": "root", "uid": 5}]}}}, "users[0].uid: the root account is fixed"),
     ({"default": {"a": {"users": [{"name": "bob", "uid": 7, "ssh_keys": ["hello"]}]}}},
      "users[0].ssh_keys[0]: 'hello' is not one public key line"),

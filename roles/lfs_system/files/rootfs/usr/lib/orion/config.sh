@@ -14,8 +14,9 @@
 #   sysctl KEY VALUE...
 #   mount SOURCE TARGET FSTYPE OPTIONS
 #   end SHA256-OF-EVERY-LINE-BEFORE-THIS-ONE
-# Files and home directories go only where the root is writable (the RAM
-# overlays): /etc, /var, /root, /home, /tmp.
+# Files go only where the root is writable (the RAM overlays): /etc, /var,
+# /root, /home, /tmp; home directories only under /home. A user is a new
+# account: its name and uid (1000 to 65533) are not the image's.
 
 ORION_CONFIG_WRITABLE="/etc /var /root /home /tmp"
 
@@ -74,10 +75,16 @@ orion_config_check() {
                     __orion_config_error $n "user needs NAME UID HOME SHELL"
                 else
                     __orion_match "$2" '[a-z_][a-z0-9_-]{0,31}' || __orion_config_error $n "user name '$2' is not valid"
-                    if ! __orion_match "$3" '[1-9][0-9]{0,4}' || [ "$3" -ge 65534 ]; then
-                        __orion_config_error $n "uid '$3' of user $2 is not a number from 1 to 65533"
+                    if ! __orion_match "$3" '[1-9][0-9]{3,4}' || [ "$3" -ge 65534 ]; then
+                        __orion_config_error $n "uid '$3' of user $2 is not a number from 1000 to 65533"
+                    elif awk -F: -v uid="$3" '$3 == uid { found = 1 } END { exit !found }' "$root/etc/passwd"; then
+                        __orion_config_error $n "uid '$3' of user $2 is an account of the image"
                     fi
-                    __orion_writable_path "$4" || __orion_config_error $n "home '$4' of user $2 is not in a writable area ($ORION_CONFIG_WRITABLE)"
+                    grep -q "^$2:" "$root/etc/passwd" && __orion_config_error $n "user $2 is an account of the image"
+                    case "$4" in
+                        /home/*) __orion_writable_path "$4" || __orion_config_error $n "home '$4' of user $2 is not a directory under /home/" ;;
+                        *) __orion_config_error $n "home '$4' of user $2 is not a directory under /home/" ;;
+                    esac
                     [ -x "$root$5" ] || __orion_config_error $n "shell '$5' of user $2 is not in the image"
                     users="$users$2 "
                 fi ;;
