@@ -79,6 +79,17 @@ def test_a_report_from_another_address_is_refused(servers):
     assert out.stdout == "403", out
 
 
+def test_a_configuration_asked_for_from_another_address_is_refused(nodes):
+    """The node reads its own configuration over HTTP; a host beside it (here another node) may not."""
+    node = nodes[SECOND]
+    for server, address in sorted(SERVERS.items()):
+        own = node.run("wget -q -O - http://%s/config/%s.conf | head -n 1" % (address, SECOND)).stdout
+        assert own.strip() == "orion-config 1", (server, own)
+        other = node.run("wget -S -q -O /dev/null http://%s/config/%s.conf 2>&1 | head -n 1; true"
+                         % (address, FIRST)).stdout
+        assert " 403 " in other, (server, other)
+
+
 def test_the_status_playbook_lists_both_nodes(nodes, tmp_path):
     out = playbook("status.yml", "-e", "orion_status_dir=%s" % tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

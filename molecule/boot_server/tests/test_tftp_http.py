@@ -96,3 +96,37 @@ def test_image_files_are_served(probe, servers):
         assert got == expected
     finally:
         srv.check_output("rm -rf /srv/orion/images/test-http")
+
+
+def test_a_configuration_is_answered_only_to_its_nodes_reserved_address(probe):
+    """Scripts are for anyone on the node segment; a node's configuration only for the node."""
+    addr = SERVERS["orion-bs-srv1"]
+    url = "http://%s/config/probe-bios.conf" % addr
+    code, body = http_get(probe, url)
+    assert code == "403" and "orion-config" not in body
+    code, _body = http_get(probe, "http://%s/boot/nodes/probe-bios.ipxe" % addr)
+    assert code == "200"
+    # The probe takes the node's reserved address, as the node would have it.
+    probe.check_output("ip addr add 10.231.2.101/32 dev eth0")
+    try:
+        res = probe.run("curl -s --interface 10.231.2.101 -w '\\n%%{http_code}' %s" % url)
+        body, _sep, code = res.stdout.rpartition("\n")
+        assert code == "200" and body.startswith("orion-config 1\nhostname probe-bios\n"), res.stdout[-300:]
+        res = probe.run("curl -s -o /dev/null -w '%%{http_code}' --interface 10.231.2.101 "
+                        "http://%s/config/probe-uefi.conf" % addr)
+        assert res.stdout.strip() == "403"
+        # A node reads its own last report back, and nobody else's.
+        res = probe.run("curl -s -o /dev/null -w '%%{http_code}' --interface 10.231.2.101 "
+                        "http://%s/reports/probe-uefi.json" % addr)
+        assert res.stdout.strip() == "403"
+    finally:
+        probe.run("ip addr del 10.231.2.101/32 dev eth0")
+
+
+@pytest.mark.parametrize("server_name", sorted(SERVERS))
+def test_nginx_listens_on_the_boot_address_only(servers, server_name):
+    listening = servers[server_name].check_output("ss -Hltn 'sport = :80'")
+    bound = sorted(line.split()[3] for line in listening.splitlines())
+    assert bound == ["%s:80" % SERVERS[server_name]], listening
+    res = servers[server_name].run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/boot/default.ipxe")
+    assert res.stdout.strip() == "000", "nginx answered on the loopback address"

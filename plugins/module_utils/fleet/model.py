@@ -191,14 +191,18 @@ def parse_nodes(raw_nodes, problems, subnets=None, network=None, servers=(), ip_
     ``subnets`` (networks) or ``network`` (the boot network, whose subnet,
     dynamic range and DHCP mode apply) say where node addresses may be;
     ``servers`` are the boot servers, whose addresses no node may take. In
-    authoritative DHCP every node needs an address.
+    either DHCP mode every node needs an address (the servers answer a node's
+    configuration and reports only from it).
     """
     nodes = []
     seen_names, seen_macs, seen_ips = {}, {}, {}
     server_addrs = {server.address: server.name for server in servers}
     if network is not None and network.subnet is not None:
         subnets = [network.subnet]
-    require_ip = network is not None and network.dhcp_mode == "authoritative"
+    # On the boot network every node needs its address: authoritative DHCP
+    # reserves it, and in either mode the servers answer a node's
+    # configuration and report requests only from it.
+    require_ip = network is not None
     for index, raw in enumerate(as_list(raw_nodes)):
         if not isinstance(raw, dict):
             problems.append("nodes[%d]: %r is not a mapping" % (index, raw))
@@ -231,8 +235,11 @@ def parse_nodes(raw_nodes, problems, subnets=None, network=None, servers=(), ip_
 
         ip = None
         if raw.get("ip") in (None, ""):
-            if require_ip:
+            if require_ip and network.dhcp_mode == "authoritative":
                 problems.append("%s: ip is missing (authoritative DHCP reserves one per node)" % where)
+            elif require_ip:
+                problems.append("%s: ip is missing (the servers answer a node's configuration and reports only "
+                                "from its address: give the one the site's DHCP server reserves for it)" % where)
         else:
             ip = check(problems, where, fields.address, raw.get("ip"), "ip", ip_versions)
         if ip is not None:

@@ -124,9 +124,12 @@ def test_every_problem_is_reported_at_once():
     assert len(problems) == 3
 
 
-def test_proxy_mode_needs_no_node_ip():
+def test_proxy_mode_needs_the_node_ip_its_configuration_is_answered_to():
     net = dict(NETWORK, dhcp_mode="proxy", dynamic_range={})
-    assert netboot.check_boot_network([node(ip=None)], net) == []
+    assert netboot.check_boot_network([node(ip=None)], net) == [
+        "node n1: ip is missing (the servers answer a node's configuration and reports only from its address: "
+        "give the one the site's DHCP server reserves for it)"]
+    assert netboot.check_boot_network([node()], net) == []
 
 
 SAFE = st.text(alphabet=st.characters(codec="ascii"), min_size=1, max_size=20)
