@@ -16,8 +16,16 @@ def node_status(nodes, listings):
         raise AnsibleFilterError("node_status: nodes %r is not a list of mappings with a name" % (nodes,))
     if not isinstance(listings, dict):
         raise AnsibleFilterError("node_status: listings %r is not a mapping of server to listing text" % (listings,))
+    if not all(isinstance(text, str) for text in listings.values()):
+        raise AnsibleFilterError("node_status: listings must map each server to its listing text")
     rows = engine.table(nodes, listings)
-    return {"rows": rows, "text": engine.render_text(rows), "prometheus": engine.render_prometheus(rows)}
+    try:
+        prometheus = engine.render_prometheus(rows)
+    except RuntimeError as exc:
+        raise AnsibleFilterError("node_status: %s" % exc) from exc
+    unknown = engine.unknown_rejected(nodes, listings)
+    return {"rows": rows, "text": engine.render_text(rows), "prometheus": prometheus, "unknown_rejected": unknown,
+            "rejected_lines": engine.rejected_lines(rows, unknown)}
 
 
 class FilterModule:

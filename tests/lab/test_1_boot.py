@@ -4,6 +4,8 @@ import json
 import re
 import subprocess
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from conftest import FIRST, SECOND, SERVERS, playbook, reports
 
 
@@ -100,7 +102,11 @@ def test_the_status_playbook_lists_both_nodes(nodes, tmp_path):
         assert row["image"] == node.report["image"]
         assert name in out.stdout
     prom = (tmp_path / "orion_nodes.prom").read_text()
-    assert 'orion_node_up{node="%s",image="%s"} 1' % (FIRST, nodes[FIRST].report["image"]) in prom, prom
+    up = {(sample.labels["node"], sample.labels["image"]): sample.value
+          for family in text_string_to_metric_families(prom) if family.name == "orion_node_up"
+          for sample in family.samples}
+    assert up[(FIRST, nodes[FIRST].report["image"])] == 1, prom
+    assert all(row["rejected"] == 0 for row in rows.values()), rows
     # Nothing changes on a second run while the reports stay the same.
     again = playbook("status.yml", "-e", "orion_status_dir=%s" % tmp_path)
     recap = again.stdout.split("PLAY RECAP")[-1]
