@@ -37,10 +37,13 @@ import time
 from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy as engine
 from ansible_collections.orionos.diskless.plugins.module_utils import fileio
 from ansible_collections.orionos.diskless.plugins.module_utils import image_store as store
+from ansible_collections.orionos.diskless.plugins.module_utils import node_status
 
 STATES = ("published", "deprecated", "absent", "pruned", "verified", "listed")
 DEFAULT_ROOT = "/srv/orion"
 DEFAULT_TABLE = os.path.join("boot", "nodes", "resolution.json")
+# Where the boot servers keep the nodes' last boot reports (roles/boot_server).
+DEFAULT_REPORTS = os.path.join("reports", "boot")
 DEFAULT_KERNEL = "vmlinuz"
 DEFAULT_INITRAMFS = "initramfs.img"
 ROOT_SUFFIXES = (".erofs", ".squashfs")
@@ -64,6 +67,7 @@ DEFAULTS = {
     "created": None,
     "policy": None,
     "tables": None,
+    "reports": None,
     "force": False,
     "keep": 3,
 }
@@ -256,8 +260,38 @@ def read_table(path):
     return engine.load_table(path)
 
 
-def references(policy, tables):
-    """{version: [referrer, ...]} from a policy and resolution table files."""
+def running_versions(reports_dir):
+    """{version: [node runs it (last report), ...]} from a directory of boot reports.
+
+    A node that has not rebooted runs the version it last reported booting,
+    whatever the policy says now. Each report is the node's whose file it is
+    (nginx takes ``<node>.json`` only from that node's address); reports that
+    do not pass the status checks, and shutdown reports, name nothing.
+    """
+    refs = {}
+    try:
+        names = sorted(os.listdir(reports_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return refs
+    except OSError as exc:
+        _fail("reports: %s cannot be read (%s)" % (reports_dir, exc))
+    for name in names:
+        node = name[:-len(".json")] if name.endswith(".json") else None
+        path = os.path.join(reports_dir, name)
+        if node is None or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                report = node_status.check_report(node, json.loads(handle.read(1 << 16)))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if report["event"] == "boot" and report["image"]:
+            refs.setdefault(report["image"], []).append("node %s runs it (its last report)" % node)
+    return refs
+
+
+def references(policy, tables, reports=()):
+    """{version: [referrer, ...]} from a policy, resolution table files and report directories."""
     refs = {}
 
     def merge(found):
@@ -268,6 +302,8 @@ def references(policy, tables):
     merge(engine.referenced_versions(policy, None))
     for path in tables:
         merge(engine.referenced_versions(None, read_table(path)))
+    for path in reports:
+        merge(running_versions(path))
     return refs
 
 
@@ -497,7 +533,8 @@ def plan(params):
             return {"params": p, "changed": False, "before": {}, "after": {}, "refs": {}, "actions": [], "result": {}}
         _fail("root: %s is not a directory" % root)
     tables = p["tables"] if p["tables"] is not None else [os.path.join(root, DEFAULT_TABLE)]
-    refs = references(p["policy"], tables)
+    reports = p["reports"] if p["reports"] is not None else [os.path.join(root, DEFAULT_REPORTS)]
+    refs = references(p["policy"], tables, reports)
     view = StoreView(root)
     before = view.copy_entries()
     after = view.copy_entries()
@@ -553,7 +590,11 @@ def plan(params):
         states_after.pop(version, None)
     elif state == "pruned":
         listing = [describe(before[v], {}) for v in before]
-        kept, removed = plan_prune(listing, refs, p["keep"])
+        kept, removed = plan_prune(listing, {} if p["force"] else refs, p["keep"])
+        used = {name: refs[name] for name in removed if refs.get(name)}
+        if used:
+            result["warnings"] = ["version %s was pruned while still referenced by %s" % (name, ", ".join(used[name]))
+                                  for name in sorted(used, key=version_key)]
         for name in removed:
             actions.append(("remove", name))
             del after[name]

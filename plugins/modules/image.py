@@ -23,8 +23,9 @@ description:
     naming the files that differ. Publishing a deprecated version marks it published again.
   - The state of each version (published or deprecated) is kept in C(<root>/state/images.json),
     which lists only the versions that are not published and is replaced atomically.
-  - O(state=absent) and O(state=pruned) never remove a version that the boot policy (O(policy)) or a
-    resolution table of the boot_policy module (O(tables)) refers to, unless O(force). A removed
+  - O(state=absent) and O(state=pruned) never remove a version that the boot policy (O(policy)), a
+    resolution table of the boot_policy module (O(tables)) or a node's last boot report (O(reports)) refers to,
+    unless O(force). A removed
     version is renamed into C(<root>/.trash) first, so it disappears from what is served in one step.
 author:
   - OrionOS maintainers (@orionos)
@@ -103,8 +104,18 @@ options:
       - When omitted, C(<root>/boot/nodes/resolution.json).
     type: list
     elements: path
+  reports:
+    description:
+      - Directories of the nodes' last boot reports (C(<node>.json), as the boot servers store them). The version a
+        node last reported booting is a reference too (the node runs it until it reboots); reports that do not pass
+        the status checks and shutdown reports name nothing.
+      - When omitted, C(<root>/reports/boot).
+    type: list
+    elements: path
   force:
-    description: With O(state=absent), remove O(version) even when it is referenced (a warning names the referrers).
+    description:
+      - With O(state=absent), remove O(version) even when it is referenced; with O(state=pruned), prune as if
+        nothing were referenced. A warning names the referrers of each version removed.
     type: bool
     default: false
   keep:
@@ -298,6 +309,7 @@ def main():
             created=dict(type="str"),
             policy=dict(type="dict"),
             tables=dict(type="list", elements="path"),
+            reports=dict(type="list", elements="path"),
             force=dict(type="bool", default=False),
             keep=dict(type="int", default=3),
         ),

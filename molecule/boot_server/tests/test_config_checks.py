@@ -61,6 +61,7 @@ def test_nginx_site_checker_refuses_a_broken_site(servers):
     host = servers["orion-bs-srv1"]
     checker = "/usr/local/libexec/orion/nginx-check-site"
     assert host.run("%s %s" % (checker, CONFIGS["nginx"])).rc == 0
-    host.check_output("sed 's/listen 80 /listen 80 bogus /' %s > /tmp/broken-site.conf" % CONFIGS["nginx"])
+    host.check_output("sed 's/^\\( *listen [^ ;]*\\)/\\1 bogus/' %s > /tmp/broken-site.conf" % CONFIGS["nginx"])
+    assert "bogus" in host.file("/tmp/broken-site.conf").content_string
     res = host.run("%s /tmp/broken-site.conf" % checker)
     assert res.rc != 0 and "bogus" in res.stderr

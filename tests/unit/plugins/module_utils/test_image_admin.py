@@ -265,6 +265,53 @@ def test_prune_keeps_newest_of_each_arch_and_referenced(root):
     assert run(root, state="pruned", keep=2, policy=policy)["changed"] is False
 
 
+def write_report(root, node, body):
+    path = os.path.join(root, admin.DEFAULT_REPORTS)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, node + ".json"), "w", encoding="utf-8") as handle:
+        handle.write(body if isinstance(body, str) else json.dumps(body))
+
+
+def boot_report(node, image, **extra):
+    return dict({"format": 1, "node": node, "result": "ok", "image": image, "event": "boot"}, **extra)
+
+
+def test_a_version_a_node_still_runs_is_neither_removed_nor_pruned(root):
+    for index, version in enumerate(["v1", "v2", "v3", "v4"]):
+        add_version(root, version, "2026-11-0%dT00:00:00Z" % (index + 1))
+    # The table moved n1 to v4, but n1 has not rebooted: its last report says v1.
+    write_table(os.path.join(root, admin.DEFAULT_TABLE), {"n1": {"image": "v4"}})
+    write_report(root, "n1", boot_report("n1", "v1"))
+    write_report(root, "n2", boot_report("n2", "v1", result="failed"))
+    err = refused(root, ["version: v1 is still referenced by node n1 runs it (its last report), node n2 runs it",
+                         "force: true removes it anyway"], version="v1", state="absent")
+    assert err.details["referenced_by"] == ["node n1 runs it (its last report)", "node n2 runs it (its last report)"]
+    out = run(root, check_mode=True, state="pruned", keep=1)
+    assert out["removed"] == ["v2", "v3"]
+    assert out["kept"]["v1"] == ["node n1 runs it (its last report)", "node n2 runs it (its last report)"]
+    # Forced: pruned anyway, and the warning names the nodes.
+    out = run(root, check_mode=True, state="pruned", keep=1, force=True)
+    assert out["removed"] == ["v1", "v2", "v3"]
+    assert out["warnings"] == ["version v1 was pruned while still referenced by node n1 runs it (its last report), "
+                               "node n2 runs it (its last report)"]
+
+
+def test_reports_that_do_not_pass_the_checks_and_shutdown_reports_name_nothing(root):
+    for index, version in enumerate(["v1", "v2", "v3"]):
+        add_version(root, version, "2026-11-0%dT00:00:00Z" % (index + 1))
+    write_report(root, "n1", boot_report("n2", "v1"))                 # names another node
+    write_report(root, "n3", boot_report("n3", "v1", result=7))       # a field of the wrong type
+    write_report(root, "n4", "{not json")
+    write_report(root, "n5", boot_report("n5", "v1", event="shutdown", action="poweroff", result="shutdown"))
+    os.symlink("n5.json", os.path.join(root, admin.DEFAULT_REPORTS, "n6.json"))
+    assert admin.running_versions(os.path.join(root, admin.DEFAULT_REPORTS)) == {}
+    assert run(root, check_mode=True, version="v1", state="absent")["changed"] is True
+    # Other report directories can be given; an empty list reads none.
+    write_report(root, "n7", boot_report("n7", "v2"))
+    assert run(root, check_mode=True, version="v2", state="absent", reports=[])["changed"] is True
+    refused(root, ["node n7 runs it"], version="v2", state="absent")
+
+
 def test_newest_is_by_created_then_numeric_version():
     entries = [{"version": v, "arch": "x86_64", "created": c, "state": "published", "problem": None}
                for v, c in [("1.10", "2026"), ("1.9", "2026"), ("1.2", "2026"), ("0.1", "2027")]]
