@@ -130,10 +130,10 @@ def _version_key(version):
 class Image:
     """One published version of the image store."""
 
-    __slots__ = ("version", "arch", "kernel", "initramfs", "root", "sha256", "created", "state")
+    __slots__ = ("version", "arch", "kernel", "initramfs", "root", "sha256", "created", "state", "system")
 
     def __init__(self, version, arch=DEFAULT_ARCH, kernel="vmlinuz", initramfs="initramfs.img",
-                 root=None, sha256=None, created="", state="published"):
+                 root=None, sha256=None, created="", state="published", system=None):
         self.version = version
         self.arch = arch
         self.kernel = kernel
@@ -142,6 +142,9 @@ class Image:
         self.sha256 = dict(sha256 or {})
         self.created = created or ""
         self.state = state
+        # What the root has that a node's configuration may name (the manifest's
+        # system: users, groups, shells, services); None when the manifest says nothing.
+        self.system = system
 
     def as_dict(self):
         return {slot: getattr(self, slot) for slot in self.__slots__}
@@ -168,7 +171,8 @@ def image_from_manifest(version, manifest, state="published"):
                  root=root,
                  sha256={name: entry["sha256"] for name, entry in files.items()},
                  created=str(manifest.get("created") or ""),
-                 state=state)
+                 state=state,
+                 system=manifest.get("system") if isinstance(manifest.get("system"), dict) else None)
 
 
 def load_images(root):

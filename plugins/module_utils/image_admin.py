@@ -161,11 +161,11 @@ def describe(entry, refs):
     manifest = entry.get("manifest")
     info = {"version": version, "state": entry["state"], "arch": None, "created": None,
             "kernel": None, "initramfs": None, "root": None, "files": 0, "size": 0,
-            "referenced_by": list(refs.get(version, [])), "problem": entry.get("problem")}
+            "referenced_by": list(refs.get(version, [])), "problem": entry.get("problem"), "system": None}
     if manifest is not None:
         image = engine.image_from_manifest(version, manifest, entry["state"])
         info.update(arch=image.arch, created=image.created or None, kernel=image.kernel,
-                    initramfs=image.initramfs, root=image.root, files=len(manifest["files"]),
+                    initramfs=image.initramfs, root=image.root, system=image.system, files=len(manifest["files"]),
                     size=sum(item["size"] for item in manifest["files"].values()))
     return info
 

@@ -87,7 +87,61 @@ def parse_manifest(text, where="manifest"):
     version = data.get("version")
     if version is not None and not valid_version(version):
         raise ImageStoreError("%s: version %r is not a valid version name" % (where, version))
+    if "system" in data:
+        check_system(data["system"], where)
     return data
+
+
+_ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
+_SERVICE_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
+_SHELL_RE = re.compile(r"^(/[A-Za-z0-9._@+-]+)+\Z")
+SYSTEM_KEYS = ("users", "groups", "shells", "services")
+
+
+def check_system(system, where="manifest"):
+    """Check a manifest's ``system``: what the image's root has that a node's configuration may name.
+
+    ``users`` and ``groups`` map account names to their ids, ``shells`` are
+    the login shells of /etc/shells the root has, ``services`` the runit
+    services of /etc/sv. Raises ImageStoreError naming the bad field.
+    """
+    if not isinstance(system, dict):
+        raise ImageStoreError("%s: system %r is not an object" % (where, system))
+    for key in sorted(set(system) - set(SYSTEM_KEYS)):
+        raise ImageStoreError("%s: system.%s is not a known field (%s)" % (where, key, ", ".join(SYSTEM_KEYS)))
+    for key in ("users", "groups"):
+        accounts = system.get(key, {})
+        if not isinstance(accounts, dict):
+            raise ImageStoreError("%s: system.%s is not an object of name -> id" % (where, key))
+        for name, number in accounts.items():
+            if not _ACCOUNT_RE.match(name) or isinstance(number, bool) or not isinstance(number, int) \
+                    or not 0 <= number <= 65535:
+                raise ImageStoreError("%s: system.%s entry %r: %r is not a name and id" % (where, key, name, number))
+    for key, pattern in (("shells", _SHELL_RE), ("services", _SERVICE_NAME_RE)):
+        values = system.get(key, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) and pattern.match(v) for v in values):
+            raise ImageStoreError("%s: system.%s %r is not a list of %s" % (where, key, values, key))
+
+
+def system_of_root(passwd, group, shells, services):
+    """A manifest's ``system`` from a root's /etc/passwd, /etc/group (text), its shells and service names.
+
+    ``shells`` are the lines of /etc/shells whose file the root has, as the
+    build lists them; comments and blank lines are left out.
+    """
+    def accounts(text):
+        found = {}
+        for line in (text or "").splitlines():
+            parts = line.split(":")
+            if len(parts) >= 3 and _ACCOUNT_RE.match(parts[0]) and parts[2].isdigit():
+                found[parts[0]] = int(parts[2])
+        return found
+
+    system = {"users": accounts(passwd), "groups": accounts(group),
+              "shells": sorted({s.strip() for s in shells if s.strip() and not s.strip().startswith("#")}),
+              "services": sorted({s for s in services if s})}
+    check_system(system)
+    return system
 
 
 def load_manifest(version_dir):

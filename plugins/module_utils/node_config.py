@@ -252,6 +252,67 @@ def merge(chosen, node):
     return merged
 
 
+def image_problems(merged, node, version, system):
+    """What the node would refuse in its merged configuration on image ``version``.
+
+    ``system`` is the image manifest's (users, groups, shells, services).
+    A user is a new account: its name and uid are not the image's; a file's
+    owner and group, a user's shell and a service must be the image's or the
+    configuration's own. The node checks the same before it applies anything
+    (roles/lfs_system/files/rootfs/usr/lib/orion/config.sh).
+    """
+    where = "node %s (image %s)" % (node, version)
+    problems = []
+    image_users = system.get("users") or {}
+    image_groups = system.get("groups") or {}
+    uids = {uid: name for name, uid in image_users.items()}
+    shells = set(system.get("shells") or [])
+    services = set(system.get("services") or [])
+    users = merged["users"]
+    new = {name for name in users if name != "root"}
+    for name in sorted(new):
+        user = users[name]
+        if name in image_users:
+            problems.append("%s: users.%s: %s is an account of the image" % (where, name, name))
+        if user.get("uid") in uids:
+            problems.append("%s: users.%s.uid: %s is the uid of the image's account %s"
+                            % (where, name, user["uid"], uids[user["uid"]]))
+        shell = user.get("shell", "/bin/sh")
+        if shell not in shells:
+            problems.append("%s: users.%s.shell: %s is not a shell of the image (%s)"
+                            % (where, name, fields.quote(shell), ", ".join(sorted(shells)) or "none"))
+    for path in sorted(merged["files"]):
+        entry = merged["files"][path]
+        owner, group = entry.get("owner", "root"), entry.get("group", "root")
+        if owner not in image_users and owner not in new:
+            problems.append("%s: files %s: owner %s is not an account of the image or of the configuration"
+                            % (where, path, fields.quote(owner)))
+        if group not in image_groups and group not in new:
+            problems.append("%s: files %s: group %s is not a group of the image or of the configuration"
+                            % (where, path, fields.quote(group)))
+    for service in merged["services"]:
+        if service not in services:
+            problems.append("%s: services: %s is not a service of the image (%s)"
+                            % (where, fields.quote(service), ", ".join(sorted(services)) or "none"))
+    return problems
+
+
+def check_images(tree, nodes, systems):
+    """Every problem the nodes would find in their configuration on the images they boot.
+
+    ``nodes`` are {name, groups}; ``systems`` maps a node's name to
+    [(version, system)] for each image it may boot (its image and its
+    fallback); an image whose manifest has no system is not checked.
+    """
+    problems = []
+    for node in nodes:
+        merged = merge(choose(tree, node["name"], node.get("groups") or []), node["name"])
+        for version, system in systems.get(node["name"], ()):
+            if isinstance(system, dict):
+                problems.extend(p for p in image_problems(merged, node["name"], version, system) if p not in problems)
+    return problems
+
+
 def _b64(text):
     return base64.b64encode(text.encode("utf-8")).decode("ascii") if text else "-"
 

@@ -231,10 +231,16 @@ images:
       type: int
       sample: 734003200
     referenced_by:
-      description: What refers to the version (channels, rule pins, nodes of the resolution tables).
+      description: What refers to the version (channels, rule pins, nodes of the resolution tables, nodes that run it).
       type: list
       elements: str
       sample: ["channel stable", "node n1 fallback"]
+    system:
+      description:
+        - What the image's root has that a node's configuration may name, from its manifest (C(users) and C(groups)
+          name -> id, C(shells), C(services)), or null when the manifest does not say.
+      type: dict
+      sample: {"users": {"root": 0, "sshd": 74}, "groups": {"root": 0}, "shells": ["/bin/sh"], "services": ["crond"]}
     problem:
       description: Why the manifest cannot be read, or null.
       type: str

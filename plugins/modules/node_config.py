@@ -38,13 +38,25 @@ options:
       - The configuration tree, with optional keys C(default) (a mapping of fragment name to
         fragment), C(groups) (group name to such a mapping) and C(nodes) (node name to such a
         mapping).
-      - "A fragment holds any of: C(hostname); C(users) (C(name), C(uid), C(home), C(shell),
-        C(ssh_keys); for C(root) only C(ssh_keys)); C(files) (C(path) under /etc, /var, /root,
+      - "A fragment holds any of: C(hostname); C(users) (C(name), C(uid) from 1000 to 65533, C(home) under
+        /home, C(shell), C(ssh_keys); for C(root) only C(ssh_keys)); C(files) (C(path) under /etc, /var, /root,
         /home or /tmp, C(content), C(mode) as a quoted octal string, C(owner), C(group));
         C(services) (runit services of the image); C(sysctl) (a mapping); C(mounts) (C(source),
         C(target), C(fstype) nfs, nfs4 or tmpfs, C(options))."
     type: dict
     default: {}
+  store:
+    description:
+      - The image store (its C(images/) directory). With O(table), each node's configuration is also checked
+        against the images it may boot (its image and its fallback in the table), as the node checks it: a user
+        whose name or uid is an account of the image, an owner, group or shell the image does not have, a
+        service that is not in its C(/etc/sv) are refused. Images whose manifest does not list its accounts
+        and services are not checked.
+    type: path
+  table:
+    description: The resolution table of the boot_policy module (C(resolution.json)) that says which images each
+      node boots; used with O(store).
+    type: path
 extends_documentation_fragment:
   - orionos.diskless.attributes
 attributes:
@@ -107,6 +119,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy as policy_engine
 from ansible_collections.orionos.diskless.plugins.module_utils import node_config as engine
 from ansible_collections.orionos.diskless.plugins.module_utils import tree_swap
 
@@ -117,8 +130,11 @@ def main():
             dest=dict(type="path", required=True),
             nodes=dict(type="list", elements="dict", required=True),
             config=dict(type="dict", default={}),
+            store=dict(type="path"),
+            table=dict(type="path"),
         ),
         supports_check_mode=True,
+        required_together=[("store", "table")],
     )
     p = module.params
     dest = p["dest"].rstrip("/")
@@ -131,6 +147,12 @@ def main():
         files, sources = engine.render_all(p["config"], p["nodes"])
     except engine.ConfigError as exc:
         problems.extend(exc.problems)
+    if not problems and p["store"]:
+        images, _unreadable = policy_engine.load_images(p["store"])
+        table = policy_engine.load_table(p["table"])
+        systems = {name: [(v, images[v].system) for v in (entry.get("image"), entry.get("fallback")) if v in images]
+                   for name, entry in table.items() if isinstance(entry, dict)}
+        problems.extend(engine.check_images(p["config"], p["nodes"], systems))
     if problems:
         module.fail_json(msg="the node configuration has %d problem(s); nothing was changed: %s"
                          % (len(problems), "; ".join(problems)), problems=problems)

@@ -103,6 +103,10 @@ def test_the_image_is_published_with_a_manifest_that_verifies(built):
     assert manifest["boot"] == {"kernel": "vmlinuz", "initramfs": "initramfs.img", "root": "root.squashfs"}
     assert manifest["packages"]["busybox"] == "1.35.0" and manifest["packages"]["linux"] == "6.1.8"
     assert manifest["build"]["host"] == "localhost"
+    # What a node's configuration may name, read from the root it was made of.
+    system = manifest["system"]
+    assert system["users"]["root"] == 0 and system["groups"]["root"] == 0 and "/bin/sh" in system["shells"]
+    assert {"dropbear", "crond", "syslogd", "orion-report"} <= set(system["services"])
     published = os.path.join(STORE, "images", version)
     for name, entry in manifest["files"].items():
         assert sha256(os.path.join(published, name)) == entry["sha256"]

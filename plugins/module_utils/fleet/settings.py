@@ -170,7 +170,16 @@ def check_boot_server(host, settings, facts, images=None, previous=None):
         sections.append(("the boot policy", policy_problems))
     nodes = [n for n in derived["nodes"] if isinstance(n, dict) and isinstance(n.get("name"), str)]
     groups = sorted({g for n in nodes for g in model.as_list(n.get("groups")) if isinstance(g, str)})
-    config_problems = node_config.check_tree(settings.get("node_config") or {}, [n["name"] for n in nodes], groups)
+    tree = settings.get("node_config") or {}
+    config_problems = node_config.check_tree(tree, [n["name"] for n in nodes], groups)
+    if not config_problems and not policy_problems and not problems and images is not None:
+        # What each node would refuse on the images it may boot (its image and its fallback).
+        table = boot_policy.resolve(derived["nodes"], derived["policy"], images=images,
+                                    subnets=[settings.get("subnet")], previous=previous or {})
+        known = boot_policy.coerce_images(images)
+        systems = {name: [(v, known[v].system) for v in (entry["image"], entry.get("fallback")) if v in known]
+                   for name, entry in table.items()}
+        config_problems = node_config.check_images(tree, nodes, systems)
     if config_problems:
         sections.append(("the node configuration", config_problems))
     return sections, derived
