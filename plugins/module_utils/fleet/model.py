@@ -208,7 +208,8 @@ def parse_nodes(raw_nodes, problems, subnets=None, network=None, servers=(), ip_
             problems.append("nodes[%d]: %r is not a mapping" % (index, raw))
             continue
         name = raw.get("name")
-        where = "node %s" % name if isinstance(name, str) and name else "nodes[%d]" % index
+        # A long or unprintable name is quoted once, by its own message; the others say where it is.
+        where = "node %s" % name if _plain_name(name) else "nodes[%d]" % index
         count = len(problems)
         for key in sorted(set(raw) - set(NODE_FIELDS), key=str):
             problems.append("%s: unknown field %r (known: %s)" % (where, key, ", ".join(NODE_FIELDS)))
@@ -270,6 +271,11 @@ def parse_nodes(raw_nodes, problems, subnets=None, network=None, servers=(), ip_
                               kernel_args=fields.kernel_args(raw.get("kernel_args")),
                               image=images.get("image"), fallback_image=images.get("fallback_image")))
     return nodes
+
+
+def _plain_name(name):
+    """A name short and plain enough to say where a problem is (a bad one is quoted by its own message)."""
+    return isinstance(name, str) and 0 < len(name) <= 64 and name.isprintable() and not any(c.isspace() for c in name)
 
 
 def _check_node_ip(problems, where, ip, subnets, network, server_addrs):
