@@ -165,9 +165,9 @@ def test_any_listing_text_is_read_without_error(text):
         assert isinstance(reason, str)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
-                                                                                        max_size=4), max_leaves=20)
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+JSON = st.recursive(SCALARS, lambda children: st.lists(children, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=20)
 
 
 @given(st.dictionaries(st.sampled_from(sorted(report("n1", "v1"))), JSON, max_size=8))
