@@ -48,9 +48,9 @@ options:
   store:
     description:
       - The image store (its C(images/) directory). With O(table), each node's configuration is also checked
-        against the images it may boot (its image and its fallback in the table), as the node checks it: a user
-        whose name or uid is an account of the image, an owner, group or shell the image does not have, a
-        service that is not in its C(/etc/sv) are refused. Images whose manifest does not list its accounts
+        against the images it may boot (its image and its fallback in the table), as the node checks it. Refused
+        are a user whose name or uid is an account of the image, an owner, group or shell the image does not
+        have, and a service that is not in its C(/etc/sv). Images whose manifest does not list its accounts
         and services are not checked.
     type: path
   table:

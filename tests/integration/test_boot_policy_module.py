@@ -239,3 +239,54 @@ def test_nodes_from_a_file_give_the_same_files(tmp_path):
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(from_file, nodes_file=str(tmp_path / "broken.json"))}))
     res = subprocess.run([sys.executable, MODULE, str(args)], env=env, capture_output=True, text=True, check=False)
     assert res.returncode != 0 and "nodes_file: %s is not valid JSON" % (tmp_path / "broken.json") in res.stdout
+
+
+def test_two_runs_at_once_always_leave_one_complete_set(tmp_path):
+    """Two boot_policy runs with different policies, started together again and again: what is served is
+    always one of the two complete sets, and dest never points at a removed directory."""
+    root = tmp_path / "store"
+    make_store(str(root))
+    dest = str(root / "boot" / "nodes")
+    many = nodes(300)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "collections"))
+    images, _problems = engine.load_images(str(root))
+    sets = []
+    args = []
+    for percent in (10, 60):
+        path = tmp_path / ("args-%d.json" % percent)
+        path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+            "dest": dest, "store": str(root), "servers": SERVERS, "nodes": many, "policy": policy(percent),
+            "history": str(tmp_path / "none.json"), "_ansible_tmpdir": str(tmp_path)}}))
+        args.append(str(path))
+        table = engine.resolve(many, policy(percent), images=images, previous={})
+        sets.append(engine.render_tree(table, SERVERS, images, channels=policy(percent)["channels"]))
+    parent = os.path.dirname(dest)
+    checked = 0
+    for _round in range(3):
+        # Their output goes to files: a full pipe nobody reads would stop them.
+        outs = [open(path + ".out", "w+", encoding="utf-8") for path in args]  # pylint: disable=consider-using-with
+        procs = [subprocess.Popen([sys.executable, MODULE, path], env=env, stdout=out, stderr=subprocess.STDOUT)
+                 for path, out in zip(args, outs)]
+        while any(proc.poll() is None for proc in procs):
+            time.sleep(0.005)
+            if not os.path.islink(dest):
+                continue
+            target = os.path.join(parent, os.readlink(dest))
+            try:
+                served = tree_swap.read_tree(target)
+            except OSError:
+                served = None
+            if os.path.join(parent, os.readlink(dest)) != target:
+                continue  # superseded while it was read
+            assert served in sets, "the served tree is not one complete set"
+            checked += 1
+        for proc, out in zip(procs, outs):
+            proc.wait()
+            out.seek(0)
+            text = out.read()
+            out.close()
+            assert proc.returncode == 0, text[-2000:]
+        assert tree_swap.read_tree(dest) in sets
+        assert sorted(n for n in os.listdir(parent) if n.startswith(".nodes")) == sorted(
+            [".nodes.lock", os.readlink(dest)])
+    assert checked > 0

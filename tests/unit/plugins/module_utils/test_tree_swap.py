@@ -22,7 +22,7 @@ def file_set(tag, count=200):
 
 
 def writer(dest, tag, rounds):
-    for _ in range(rounds):
+    for _round in range(rounds):
         tree_swap.swap_tree(dest, file_set(tag))
         tree_swap.swap_tree(dest, file_set(tag + "-2"))
 
