@@ -401,7 +401,7 @@ orion_bounded() {
 
 # __orion_alive PID: the process runs (is not gone, nor a zombie).
 __orion_alive() {
-    read -r __orion_stat < "/proc/$1/stat" 2>/dev/null || return 1
+    { read -r __orion_stat < "/proc/$1/stat"; } 2>/dev/null || return 1
     case "${__orion_stat##*") "}" in Z*) return 1 ;; esac
     return 0
 }
