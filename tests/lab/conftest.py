@@ -50,6 +50,8 @@ def _lab():
 
 
 SERVERS, NODES, VIP, NETWORK, KEY = _lab()
+# Measurements a test wants shown whatever pytest captures (in the summary at the end).
+FIGURES = []
 NAME_OF = {address: name for name, address in SERVERS.items()}
 FIRST, SECOND = sorted(NODES)[:2]
 
@@ -217,3 +219,10 @@ def start_server(name):
             return
         time.sleep(3)
     raise AssertionError("%s did not come back: %s" % (name, out.stdout))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

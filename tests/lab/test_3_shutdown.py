@@ -7,13 +7,14 @@ The killed node also meets a damaged configuration on the first server it
 asks, and takes the next server's. One node, the second (it has a service, a
 mount and a private file of its own), booted four times; it is left up."""
 
+import json
 import re
 import subprocess
 import time
 
 import pytest
 
-from conftest import NAME_OF, SECOND, SERVERS, VIP, Node, reports
+from conftest import FIGURES, NAME_OF, SECOND, SERVERS, VIP, Node, reports
 
 CONFIG = "/srv/orion/config/nodes/%s.conf"
 KERNEL_SAYS = {"reboot": "reboot: Restarting system", "halt": "reboot: System halted", "poweroff": "reboot: Power down"}
@@ -93,9 +94,32 @@ def first_config_server(node):
     raise AssertionError("no server holds %s" % VIP)
 
 
+def figure(text):
+    """A measurement, shown in the summary at the end."""
+    print(text)
+    FIGURES.append(text)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def timed():
+    started = time.monotonic()
+    yield
+    figure("test_3_shutdown: %.0f s in all" % (time.monotonic() - started))
+
+
 @pytest.fixture(scope="module")
 def node(nodes):
     return nodes[SECOND]
+
+
+def test_only_the_node_reads_its_report_back(node):
+    assert json.loads(node.run("wget -q -O - http://%s/reports/%s.json" % (SERVERS[sorted(SERVERS)[0]], node.name))
+                      .stdout)["node"] == node.name
+    one, other = sorted(SERVERS)[:2]
+    out = subprocess.run(["podman", "exec", one, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                          "http://%s/reports/%s.json" % (SERVERS[other], node.name)],
+                         capture_output=True, text=True, check=False)
+    assert out.stdout == "403", out
 
 
 def test_reboot_goes_down_cleanly_and_boots_again(node, servers):
@@ -109,7 +133,7 @@ def test_reboot_goes_down_cleanly_and_boots_again(node, servers):
     # The log server has the shutdown stage up to the logs' own stop.
     logs = [server.run("cat /var/log/orion/nodes/%s.log 2>/dev/null" % node.name).stdout for server in servers.values()]
     assert any("orion-shutdown: reboot asked" in log and "orion-shutdown: stopping the logs" in log for log in logs)
-    print("%s: shutdown stage %.1f s, up again %.0f s after reboot" % (node.name, seconds, up))
+    figure("%s: shutdown stage %.1f s, up again %.0f s after reboot" % (node.name, seconds, up))
 
 
 def test_halt_stops_the_machine_and_the_next_boot_says_so(node):
@@ -120,7 +144,7 @@ def test_halt_stops_the_machine_and_the_next_boot_says_so(node):
     node.stop()
     got, up = up_again(Node(node.name).start(clear=False), old, time.monotonic())
     clean(got, "halt", image, old)
-    print("%s: shutdown stage %.1f s, halted after %.0f s, up again in %.0f s" % (
+    figure("%s: shutdown stage %.1f s, halted after %.0f s, up again in %.0f s" % (
         node.name, seconds, time.monotonic() - started - up, up))
 
 
@@ -146,7 +170,7 @@ def test_a_killed_node_says_so_at_its_next_boot_and_skips_a_damaged_configuratio
     assert "the configuration of %s from %s is invalid; asking the next server" % (node.name, address) in log, log
     assert re.search(r"configuration from \S+ applied \(invalid from %s( \S+)*\)" % re.escape(address), log), log
     assert fresh.run("cat /etc/motd").stdout == "OrionOS lab %s (canary channel)\n" % node.name
-    print("%s: killed, up again in %.0f s" % (node.name, up))
+    figure("%s: killed, up again in %.0f s" % (node.name, up))
 
 
 def test_poweroff_ends_qemu_and_the_next_boot_says_so(node):
@@ -156,4 +180,4 @@ def test_poweroff_ends_qemu_and_the_next_boot_says_so(node):
     off = time.monotonic() - started
     got, up = up_again(Node(node.name).start(clear=False), old, time.monotonic())
     clean(got, "poweroff", image, old)
-    print("%s: shutdown stage %.1f s, QEMU ended after %.0f s, up again in %.0f s" % (node.name, seconds, off, up))
+    figure("%s: shutdown stage %.1f s, QEMU ended after %.0f s, up again in %.0f s" % (node.name, seconds, off, up))
