@@ -187,7 +187,7 @@ orion_get() {
     printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" | nc -w 5 "$1" "$port" 2>/dev/null |
         head -c 70000 > "$3.http"
     status=$(head -n 1 "$3.http")
-    # The body: what follows the first empty line, if the answer is whole.
+    # The body: what follows the first empty line (a cut answer does not parse).
     awk 'body { print; next } /^\r?$/ { body = 1 }' "$3.http" > "$3"
     rm -f "$3.http"
     case "$status" in
