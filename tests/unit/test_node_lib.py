@@ -138,13 +138,13 @@ def test_previous_is_unclean_after_a_boot_report(applets, tmp_path):
 
 def test_a_shutdown_report_wins_over_a_boot_report_of_the_same_boot(applets, tmp_path):
     # The first server was down when the node went down: it still has the boot report.
-    got, _ = previous(applets, tmp_path, [BOOT, None, GOOD])
+    got = previous(applets, tmp_path, [BOOT, None, GOOD])[0]
     assert (got["end"], got["server"]) == ("clean", "127.0.0.3"), got
 
 
 def test_otherwise_the_first_server_that_has_a_report_answers(applets, tmp_path):
     older = dict(GOOD, boot_id="11111111-2222-3333-4444-555555555555")
-    got, _ = previous(applets, tmp_path, [DOWN, b"<html>", BOOT, older])
+    got = previous(applets, tmp_path, [DOWN, b"<html>", BOOT, older])[0]
     assert (got["end"], got["server"], got["boot_id"]) == ("unclean", "127.0.0.3", GOOD["boot_id"]), got
 
 
@@ -160,5 +160,5 @@ def test_previous_is_unknown_and_asked_again_when_no_server_answers(applets, tmp
 
 
 def test_a_value_that_is_not_a_plain_string_is_left_out(applets, tmp_path):
-    got, _ = previous(applets, tmp_path, [dict(GOOD, image='x","end":"forged', boot_id=7)])
+    got = previous(applets, tmp_path, [dict(GOOD, image='x","end":"forged', boot_id=7)])[0]
     assert got == {"end": "clean", "action": "reboot", "image": "", "boot_id": "", "server": "127.0.0.1"}
