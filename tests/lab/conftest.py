@@ -9,7 +9,8 @@ inventory (inventories/lab), as the playbooks read them. Each node is the QEMU
 guest the lab_nodes role started (TCG, the iPXE option ROM of Debian's
 ipxe-qemu, a tap on the lab network's bridge, its serial console in
 /var/tmp/orion-lab-nodes/<name>.console); a test that boots a node again stops
-that guest and starts it the same way, so `make lab-down` stops it too.
+that guest and starts it the same way (so a reboot inside the guest restarts it
+in the same QEMU, and a poweroff ends QEMU), and `make lab-down` stops it too.
 """
 
 import hashlib
@@ -49,6 +50,8 @@ def _lab():
 
 
 SERVERS, NODES, VIP, NETWORK, KEY = _lab()
+# Measurements a test wants shown whatever pytest captures (in the summary at the end).
+FIGURES = []
 NAME_OF = {address: name for name, address in SERVERS.items()}
 FIRST, SECOND = sorted(NODES)[:2]
 
@@ -125,19 +128,21 @@ class Node:
         """How the node boots: from the network, with the NIC's iPXE option ROM."""
         return ["-boot", "n", "-device", "virtio-net-pci,netdev=n0,mac=%s" % self.mac]
 
-    def start(self):
-        """Start the node's QEMU (in the background, with its pid file), its reports cleared first."""
+    def start(self, clear=True):
+        """Start the node's QEMU (in the background, with its pid file), its reports cleared first
+        (clear=False keeps them: the node reads its last one back at boot)."""
         bridge = json.loads(subprocess.check_output(["podman", "network", "inspect", NETWORK]))[0]["network_interface"]
         subprocess.run(["ip", "link", "del", self.tap], capture_output=True, check=False)
         subprocess.run(["ip", "tuntap", "add", "dev", self.tap, "mode", "tap"], check=True)
         subprocess.run(["ip", "link", "set", self.tap, "master", bridge, "up"], check=True)
-        clear_reports(self.name)
+        if clear:
+            clear_reports(self.name)
         os.makedirs(os.path.dirname(self.console), exist_ok=True)
         with open(self.console, "wb"):
             pass
         subprocess.run(
             ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1", "-display", "none", "-machine",
-             "graphics=off", "-no-reboot", "-name", self.name, "-daemonize", "-pidfile", self.pidfile,
+             "graphics=off", "-name", self.name, "-daemonize", "-pidfile", self.pidfile,
              "-serial", "file:%s" % self.console, "-monitor", "none",
              "-netdev", "tap,id=n0,ifname=%s,script=no,downscript=no" % self.tap] + self.boot_args(),
             stdin=subprocess.DEVNULL, capture_output=True, check=True)
@@ -214,3 +219,10 @@ def start_server(name):
             return
         time.sleep(3)
     raise AssertionError("%s did not come back: %s" % (name, out.stdout))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
