@@ -36,7 +36,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without promethe
 COLUMNS = ("node", "mac", "ip", "image", "boot_s", "primary", "paths", "result", "last_report", "rejected")
 RESULTS = ("ok", "failed", "shutdown")
 EVENTS = ("boot", "shutdown")
-ACTIONS = ("reboot", "poweroff", "halt")
+# "unknown": a shutdown PID 1 was asked for by a signal alone (kill -TERM 1).
+ACTIONS = ("reboot", "poweroff", "halt", "unknown")
 ENDS = ("clean", "unclean", "unknown")
 PATH_STATES = ("A", "F", "")
 # A report is at most 64 KiB (nginx's client_max_body_size); lists are bounded too.
