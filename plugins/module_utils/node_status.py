@@ -33,7 +33,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without promethe
     HAS_PROMETHEUS = False
     PROMETHEUS_IMPORT_ERROR = exc
 
-COLUMNS = ("node", "mac", "ip", "image", "boot_s", "primary", "paths", "result", "last_report", "rejected")
+COLUMNS = ("node", "mac", "ip", "image", "boot_s", "primary", "paths", "result", "last_report", "previous_end",
+           "rejected")
 RESULTS = ("ok", "failed", "shutdown")
 EVENTS = ("boot", "shutdown")
 # "unknown": a shutdown PID 1 was asked for by a signal alone (kill -TERM 1).
