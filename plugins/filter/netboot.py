@@ -12,6 +12,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import etcd
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import inventory
 
 
@@ -50,6 +51,14 @@ def inventory_servers(names, hostvars):
         return inventory.servers(names, hostvars)
     except KeyError as exc:
         raise AnsibleFilterError("inventory_servers: host %s is not in hostvars" % exc) from exc
+
+
+def inventory_etcd_members(servers, witnesses, hostvars):
+    """Turn the boot servers' and the witnesses' host names into etcd member records."""
+    try:
+        return etcd.members_from_inventory(servers, witnesses, hostvars)
+    except KeyError as exc:
+        raise AnsibleFilterError("inventory_etcd_members: host %s is not in hostvars" % exc) from exc
 
 
 def dhcp_range_slice(dynamic_range, index, count):
@@ -93,6 +102,7 @@ class FilterModule:
             "boot_network_errors": boot_network_errors,
             "inventory_nodes": inventory_nodes,
             "inventory_servers": inventory_servers,
+            "inventory_etcd_members": inventory_etcd_members,
             "dhcp_range_slice": dhcp_range_slice,
             "kernel_args_list": kernel_args_list,
             "subnet_netmask": subnet_netmask,

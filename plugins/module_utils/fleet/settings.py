@@ -21,6 +21,7 @@ from ansible_collections.orionos.diskless.plugins.module_utils import kconfig
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils import nfs
 from ansible_collections.orionos.diskless.plugins.module_utils import node_config
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import etcd as etcd_model
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fields
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet import model
 from ansible_collections.orionos.diskless.plugins.module_utils.fleet.fields import FieldError
@@ -461,8 +462,34 @@ def lfs_sources(host, settings, facts=None):
     return problems, {}
 
 
+# ------------------------------------------------------------------- etcd
+
+def etcd(host, settings, facts=None):
+    """The control plane's etcd cluster: members, ports, snapshots, and the certificates already made.
+
+    ``settings`` also holds ``certificates`` ({member name: x509_certificate_info
+    result} of the member certificates that exist on the controller), ``ca``
+    (the site CA certificate's info, when it exists) and ``now``.
+    """
+    s = dict(settings)
+    problems = []
+    derived = etcd_model.cluster(s, problems)
+    certificates = s.get("certificates") or {}
+    ca = s.get("ca") or {}
+    by_name = {m["name"]: m for m in derived["members"]}
+    for name in sorted(certificates if isinstance(certificates, dict) else {}):
+        if name in by_name and ca:
+            problems.extend(etcd_model.certificate_problems(by_name[name], certificates[name], ca.get("subject"),
+                                                            s.get("now")))
+    if ca and not ca.get("basic_constraints") == ["CA:TRUE"]:
+        problems.append("etcd_pki_dir: the site CA certificate is not a CA (basic constraints %s)"
+                        % fields.quote(ca.get("basic_constraints")))
+    return problems, derived
+
+
 # The checks of each role, by the role's name: ``(problems, derived)``.
 ROLE_CHECKS = {
+    "etcd": etcd,
     "image": image,
     "lfs_sources": lfs_sources,
     "kernel": kernel,
