@@ -34,15 +34,25 @@ GOOD_NODES = {
 }
 
 
-def run(tmp_path, server_vars=None, nodes=None, playbook="playbooks/servers.yml", check=True, more_servers=None):
+WITNESS = {"orion-test-witness": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                                   "etcd_address": "127.0.0.4"}}
+
+
+def run(tmp_path, server_vars=None, nodes=None, playbook="playbooks/servers.yml", check=True, more_servers=None,
+        witnesses=None):
+    """Run ``playbook`` against this inventory; with an even number of servers and no ``witnesses`` given, a
+    witness makes the etcd cluster's member count odd."""
     svars = dict(GOOD_SERVER_VARS, **(server_vars or {}))
     servers = {"orion-test-srv": svars}
     for name, extra in (more_servers or {}).items():
         servers[name] = dict(GOOD_SERVER_VARS, **extra)
+    if witnesses is None:
+        witnesses = WITNESS if len(servers) % 2 == 0 else {}
     inventory = {
         "all": {
             "children": {
                 "orion_boot_servers": {"hosts": servers},
+                "orion_etcd_witnesses": {"hosts": witnesses},
                 "orion_nodes": {"hosts": nodes if nodes is not None else GOOD_NODES},
             }
         }
@@ -67,6 +77,8 @@ def assert_refused(res, *fragments):
     assert "Install dnsmasq, nginx and the iPXE binaries" not in out
     assert "Install rsync and ssh" not in out
     assert "Write the dnsmasq configuration" not in out
+    assert "Install etcd" not in out
+    assert "Make the site CA key" not in out
 
 
 def test_good_inventory_passes_the_checks(tmp_path):
@@ -197,3 +209,84 @@ def test_policy_naming_an_unpublished_image_is_refused(tmp_path):
     res = run(tmp_path, server_vars={"boot_server_image_check": True,
                                      "boot_server_root": str(tmp_path / "store")})
     assert_refused(res, "policy.default: pinned image '2026.11.0' is not in the image store")
+
+
+# ---------------------------------------------------------------- etcd
+
+SRV2 = {"orion-test-srv2": {"boot_server_address": "127.0.0.2"}}
+
+
+def test_a_server_and_two_witnesses_pass_the_checks(tmp_path):
+    witnesses = dict(WITNESS, **{"orion-test-witness2": dict(WITNESS["orion-test-witness"], etcd_address="127.0.0.5")})
+    res = run(tmp_path, witnesses=witnesses, playbook="tests/integration/validate_only.yml", check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+
+
+def test_two_members_pass_with_the_acknowledgement(tmp_path):
+    res = run(tmp_path, server_vars={"etcd_allow_even_members": True},
+              witnesses={"orion-test-witness": dict(WITNESS["orion-test-witness"], etcd_allow_even_members=True)},
+              playbook="tests/integration/validate_only.yml", check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+
+
+@pytest.mark.parametrize("changes, fragments", [
+    ({"more_servers": SRV2, "witnesses": {}},
+     ["etcd_members: 2 members, an even count", "etcd_allow_even_members: true"]),
+    ({"more_servers": SRV2, "witnesses": {"orion-test-witness": dict(WITNESS["orion-test-witness"],
+                                                                     etcd_address="127.0.0.2")}},
+     ["etcd member orion-test-witness: address 127.0.0.2 is already the address of member orion-test-srv2"]),
+    ({"more_servers": SRV2, "witnesses": {"orion-test-srv2": {}}},
+     ["etcd member orion-test-srv2: name orion-test-srv2 is given twice"]),
+    ({"server_vars": {"etcd_client_port": 80}},
+     ["etcd_client_port 80 is already the port of boot_server_http_port on the boot servers"]),
+    ({"server_vars": {"etcd_peer_port": 2379}}, ["etcd_client_port and etcd_peer_port are both 2379"]),
+    ({"witnesses": {"orion-test-witness": dict(WITNESS["orion-test-witness"], etcd_address="127.0.0.11")}},
+     ["etcd_members: 2 members", "etcd member orion-test-witness: address 127.0.0.11 is reserved for node n1"]),
+], ids=["even-count", "duplicate-address", "server-listed-as-witness", "port-of-http", "client-port-is-peer-port",
+        "address-of-a-node"])
+def test_bad_etcd_cluster_is_refused(tmp_path, changes, fragments):
+    assert_refused(run(tmp_path, **changes), *fragments)
+
+
+def _certificate(path, name, sans, issuer_key, issuer_name, key=None):
+    # A certificate as an operator might bring one, made with Python's cryptography.
+    import datetime  # pylint: disable=import-outside-toplevel
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # pylint: disable=import-outside-toplevel
+    import ipaddress  # pylint: disable=import-outside-toplevel
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30)))
+    if sans is None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    else:
+        alt = [x509.DNSName(s[4:]) if s.startswith("DNS:") else x509.IPAddress(ipaddress.ip_address(s[3:]))
+               for s in sans]
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False).add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key
+
+
+def test_a_certificate_made_for_another_host_is_refused(tmp_path):
+    pki = tmp_path / "pki"
+    (pki / "etcd").mkdir(parents=True)
+    ca_key = _certificate(pki / "ca.crt", "OrionOS site CA", None, None, "OrionOS site CA")
+    # The second server's certificate copied over the first's.
+    _certificate(pki / "etcd" / "orion-test-srv.crt", "orion-test-srv2",
+                 ["DNS:orion-test-srv2", "DNS:localhost", "IP:127.0.0.2", "IP:127.0.0.1"], ca_key, "OrionOS site CA")
+    # One from another CA.
+    _certificate(pki / "etcd" / "orion-test-srv2.crt", "orion-test-srv2",
+                 ["DNS:orion-test-srv2", "DNS:localhost", "IP:127.0.0.2", "IP:127.0.0.1"], None, "Someone else")
+    res = run(tmp_path, server_vars={"orion_pki_dir": str(pki)},
+              more_servers={"orion-test-srv2": {"boot_server_address": "127.0.0.2", "orion_pki_dir": str(pki)}},
+              witnesses={"orion-test-witness": dict(WITNESS["orion-test-witness"], orion_pki_dir=str(pki))})
+    assert_refused(res, "etcd member orion-test-srv: certificate names DNS:localhost, DNS:orion-test-srv2,",
+                   "etcd member orion-test-srv2: certificate was not issued by the site CA")

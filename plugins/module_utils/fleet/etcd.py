@@ -60,7 +60,8 @@ class Member:
 
     def sans(self):
         """The subject alternative names the member's certificate must carry."""
-        return ["DNS:%s" % self.name, "DNS:localhost", "IP:%s" % self.address, "IP:127.0.0.1"]
+        names = ["DNS:%s" % self.name, "DNS:localhost", "IP:%s" % self.address, "IP:127.0.0.1"]
+        return sorted(set(names), key=names.index)
 
     def as_dict(self):
         return {"name": self.name, "address": str(self.address), "witness": self.witness,
