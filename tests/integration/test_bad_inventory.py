@@ -35,7 +35,7 @@ GOOD_NODES = {
 
 
 WITNESS = {"orion-test-witness": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                                   "etcd_address": "127.0.0.4"}}
+                                  "etcd_address": "127.0.0.4"}}
 
 
 def run(tmp_path, server_vars=None, nodes=None, playbook="playbooks/servers.yml", check=True, more_servers=None,

@@ -110,8 +110,8 @@ def test_certificates():
 
 
 def test_the_role_check_reads_the_certificates_it_is_given():
-    problems, unused = engine.etcd("srv1", dict(GOOD, ca={"subject": CA_SUBJECT, "basic_constraints": ["CA:TRUE"]},
-                                               certificates={"srv2": cert()}))
+    ca = {"subject": CA_SUBJECT, "basic_constraints": ["CA:TRUE"]}
+    problems, unused = engine.etcd("srv1", dict(GOOD, ca=ca, certificates={"srv2": cert()}))
     assert problems == ["etcd member srv2: certificate names DNS:localhost, DNS:srv1, IP:10.0.0.2, IP:127.0.0.1, "
                         "not DNS:srv2, IP:10.0.0.3 (it was made for another host: remove it, or give the host "
                         "its own)"]
