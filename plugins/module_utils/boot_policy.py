@@ -415,13 +415,15 @@ def _url(server, port, path):
 
 def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
                   failure="reboot", failure_delay=30, kernel_name="vmlinuz",
-                  initramfs_name="initramfs.img"):
+                  initramfs_name="initramfs.img", attempt=None, extra_args=()):
     """Render the iPXE script of one resolved node.
 
     Each image (the target, then the fallback) is tried from every server in
     turn. Every token is checked against the safe set while rendering. File
     names come from the image's manifest, or ``kernel_name`` and
-    ``initramfs_name`` for versions not known to the store.
+    ``initramfs_name`` for versions not known to the store. ``attempt`` (the
+    boot service's attempt id) goes on the command line as ``orion.attempt=``,
+    after the policy's arguments and ``extra_args`` (the service's own).
     """
     problems = script_option_problems(servers, http_port, url_path, failure, failure_delay, kernel_name,
                                       initramfs_name)
@@ -447,8 +449,11 @@ def render_script(entry, servers, images, http_port=80, url_path="/boot/images",
                 "orion.servers=" + ",".join(_safe_token(s) for s in servers),
                 "orion.profile=" + _safe_token(entry["profile"])]
         args += [_safe_token(arg) for arg in entry["kernel_args"]]
+        args += [_safe_token(arg) for arg in extra_args]
         if version != entry["image"]:
             args.append("orion.fallback=1")
+        if attempt is not None:
+            args.append("orion.attempt=" + _safe_token(attempt))
         cmdline = " ".join(args)
         if len(cmdline) > fields.COMMAND_LINE_MAX:
             raise PolicyError(["node %s: the kernel command line for image %s is %d bytes, longer than the "

@@ -186,14 +186,23 @@ class Mark:
 class NodeLedger:
     """What the ledger holds of one node: its attempts (oldest first), its marks and its last good version."""
 
-    __slots__ = ("node", "attempts", "marks", "good", "good_since")
+    __slots__ = ("node", "attempts", "marks", "good", "good_since", "cleared")
 
-    def __init__(self, node, attempts=(), marks=None, good=None, good_since=None):
+    def __init__(self, node, attempts=(), marks=None, good=None, good_since=None, cleared=None):
         self.node = node
         self.attempts = sorted(attempts, key=lambda a: a.seq)
         self.marks = dict(marks or {})
         self.good = good
         self.good_since = good_since
+        # {version: seq}: an operator cleared the version's mark when the
+        # node's attempts had reached seq; failures up to it no longer count.
+        self.cleared = dict(cleared or {})
+
+    def replace(self, **changes):
+        """A copy of this ledger with ``changes`` (attempts, marks, good, good_since, cleared)."""
+        values = {slot: getattr(self, slot) for slot in self.__slots__}
+        values.update(changes)
+        return NodeLedger(**values)
 
     def bad(self, version):
         return version in self.marks
@@ -266,6 +275,54 @@ def dumps(record):
                       separators=(",", ":"))
 
 
+def to_doc(ledger):
+    """The stored JSON object of a node's ledger (one etcd key per node)."""
+    return {"format": LEDGER_FORMAT, "node": ledger.node, "good": ledger.good, "good_since": ledger.good_since,
+            "attempts": [a.as_dict() for a in ledger.attempts],
+            "marks": {v: m.as_dict() for v, m in sorted(ledger.marks.items())},
+            "cleared": dict(sorted(ledger.cleared.items()))}
+
+
+def from_doc(node, raw):
+    """A node's ledger from its stored JSON object (None: the node has none yet); LedgerError names the bad field."""
+    if raw is None:
+        return NodeLedger(node)
+    where = "ledger of %s" % node
+    if not isinstance(raw, dict):
+        raise LedgerError("%s: %s is not a JSON object" % (where, fields.quote(raw)))
+    if raw.get("format") != LEDGER_FORMAT:
+        raise LedgerError("%s: format %s is not %d" % (where, fields.quote(raw.get("format")), LEDGER_FORMAT))
+    if raw.get("node") != node:
+        raise LedgerError("%s: node %s is not %s" % (where, fields.quote(raw.get("node")), node))
+    good = raw.get("good")
+    if good is not None and not image_store.valid_version(good):
+        raise LedgerError("%s: good %s is not an image version" % (where, fields.quote(good)))
+    since = raw.get("good_since")
+    if since is not None:
+        since = _number(raw, "good_since", where)
+    attempts = raw.get("attempts") or []
+    marks = raw.get("marks") or {}
+    if not isinstance(attempts, list) or not isinstance(marks, dict):
+        raise LedgerError("%s: attempts must be a list and marks a mapping" % where)
+    parsed = [attempt_from(a, "%s: attempts[%d]" % (where, i)) for i, a in enumerate(attempts)]
+    if any(a.node != node for a in parsed):
+        raise LedgerError("%s: an attempt names another node" % where)
+    if len({a.seq for a in parsed}) != len(parsed) or len({a.id for a in parsed}) != len(parsed):
+        raise LedgerError("%s: two attempts share a seq or an id" % where)
+    parsed_marks = {}
+    for version in sorted(marks):
+        mark = mark_from(marks[version], "%s: marks.%s" % (where, fields.quote(version)))
+        if mark.version != version:
+            raise LedgerError("%s: marks.%s names version %s" % (where, version, mark.version))
+        parsed_marks[version] = mark
+    cleared = raw.get("cleared") or {}
+    if not isinstance(cleared, dict) or not all(
+            image_store.valid_version(v) and isinstance(q, int) and not isinstance(q, bool) and 0 <= q < 2 ** 63
+            for v, q in cleared.items()):
+        raise LedgerError("%s: cleared %s is not a mapping of versions to attempt numbers" % (where, fields.quote(cleared)))
+    return NodeLedger(node, parsed, parsed_marks, good, since, cleared)
+
+
 # ---------------------------------------------------------------- settling
 
 def settle(ledger, now, request=False):
@@ -299,7 +356,7 @@ def apply(ledger, changes):
     """A new NodeLedger with ``changes`` ([(old, new Attempt)]) in place of the old attempts."""
     by_id = {new.id: new for _old, new in changes}
     attempts = [by_id.get(a.id, a) for a in ledger.attempts]
-    return NodeLedger(ledger.node, attempts, ledger.marks, ledger.good, ledger.good_since)
+    return ledger.replace(attempts=attempts)
 
 
 def new_marks(ledger, settings, now):
@@ -312,7 +369,7 @@ def new_marks(ledger, settings, now):
     marks = {}
     runs = {}
     for attempt in ledger.attempts:
-        if attempt.state == "pending":
+        if attempt.state == "pending" or attempt.seq <= ledger.cleared.get(attempt.version, 0):
             continue
         run = runs.setdefault(attempt.version, [])
         if attempt.state == "ok":
@@ -332,7 +389,7 @@ def new_marks(ledger, settings, now):
 def with_marks(ledger, marks):
     merged = dict(ledger.marks)
     merged.update(marks)
-    return NodeLedger(ledger.node, ledger.attempts, merged, ledger.good, ledger.good_since)
+    return ledger.replace(marks=merged)
 
 
 def trimmed(ledger, keep):

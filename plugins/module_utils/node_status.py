@@ -50,6 +50,8 @@ MAX_REASONS = 5
 _TEXT_RE = re.compile(r"^[^\x00-\x1f\x7f]*\Z")
 _WORD_RE = re.compile(r"^[A-Za-z0-9_.:/@%+=\[\]-]*\Z")
 _BOOT_ID_RE = re.compile(r"^[0-9a-f-]{0,64}\Z")
+# The boot service's attempt id of the boot (orion.attempt=), or none.
+_ATTEMPT_RE = re.compile(r"^([0-9a-f]{32})?\Z")
 _STEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
@@ -110,6 +112,7 @@ def check_report(name, report):
         "primary": _text(report, "primary", 64, _WORD_RE),
         "event": _choice(report, "event", EVENTS, "boot"),
         "boot_id": _text(report, "boot_id", 64, _BOOT_ID_RE),
+        "attempt": _text(report, "attempt", 32, _ATTEMPT_RE),
     }
     fallback = report.get("fallback", False)
     if not isinstance(fallback, bool):

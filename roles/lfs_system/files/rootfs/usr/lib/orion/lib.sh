@@ -129,6 +129,8 @@ __orion_report() {
         printf '"result":%s,"reason":%s,' "$(orion_json "$result")" "$(orion_json "$reason")"
         printf '"image":%s,"fallback":%s,' "$(orion_json "$(cat "$ORION_RUN/image" 2>/dev/null)")" \
             "$([ "$(orion_arg orion.fallback)" = 1 ] && echo true || echo false)"
+        # The boot service's attempt id of this boot (none for a static script).
+        printf '"attempt":%s,' "$(orion_json "$(orion_arg orion.attempt)")"
         # The boot's duration is fixed by the first report; later ones (a
         # path failed, came back or was added) keep it.
         [ -s "$ORION_RUN/boot-seconds" ] || orion_uptime > "$ORION_RUN/boot-seconds"
