@@ -9,7 +9,8 @@ F = filters.FilterModule().filters()
 
 
 def test_all_filters_are_registered():
-    assert set(F) == {"pxe_mac", "boot_network_errors", "inventory_nodes", "inventory_servers", "dhcp_range_slice",
+    assert set(F) == {"pxe_mac", "boot_network_errors", "inventory_nodes", "inventory_servers", "inventory_etcd_members",
+                      "dhcp_range_slice",
                       "kernel_args_list", "subnet_netmask", "ip_in_subnet"}
 
 
@@ -55,3 +56,11 @@ def test_ip_in_subnet_filter():
     assert F["ip_in_subnet"]("10.0.0.9", "10.0.0.0/24")
     with pytest.raises(AnsibleFilterError, match="'nope'"):
         F["ip_in_subnet"]("nope", "10.0.0.0/24")
+
+
+def test_inventory_etcd_members():
+    hostvars = {"s1": {"boot_server_address": "10.0.0.2"}, "w": {"etcd_address": "10.0.0.4"}}
+    assert F["inventory_etcd_members"](["s1"], ["w"], hostvars) == [
+        {"name": "s1", "address": "10.0.0.2", "witness": False}, {"name": "w", "address": "10.0.0.4", "witness": True}]
+    with pytest.raises(AnsibleFilterError, match="inventory_etcd_members: host 'x' is not in hostvars"):
+        F["inventory_etcd_members"](["x"], [], hostvars)
