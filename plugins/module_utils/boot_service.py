@@ -160,7 +160,8 @@ def serve(entry, ledger, config, images, now, address, writable=True):
     """
     name = entry["name"]
     if not entry.get("ip") or address != entry["ip"]:
-        decision = lg.decide(entry, _settled(ledger, config.ledger, now, False), writable=False)
+        # What the node itself would get now; nothing is recorded.
+        decision = lg.decide(entry, _settled(ledger, config.ledger, now, False), writable=True)
         why = "not counted: the request came from %s, not the node's reserved address %s" % (
             address, entry.get("ip") or "(none)")
         return Served(_script(entry, decision, config, images), None, None, decision, why)

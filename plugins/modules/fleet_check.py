@@ -27,7 +27,7 @@ options:
     description: The role whose settings these are.
     type: str
     required: true
-    choices: [boot_server, etcd, image, image_store, kernel, lfs_sources, log_server, nfs_server, vrrp]
+    choices: [boot_server, boot_service, etcd, image, image_store, kernel, lfs_sources, log_server, nfs_server, vrrp]
   settings:
     description:
       - The role's settings without their role prefix, for V(boot_server) C(address), C(service_address),
@@ -45,6 +45,8 @@ options:
         C(block_size) and C(arch); for V(kernel) C(patches), C(patch_dir), C(base_config), C(fragments),
         C(fragment_dir) and C(extra_fragments) (the patch and fragment files are read on the controller); for
         V(lfs_sources) C(include) (the profile's), C(include_dir), C(recipe_file) and C(mirrors).
+      - For V(boot_service) C(port), C(root), C(ledger), C(endpoints), C(etcd_timeout), C(report_interval) and
+        C(sweep_interval).
       - For V(etcd) C(members), C(this), C(client_port), C(peer_port), C(allow_even), C(token), C(other_ports),
         C(node_ips), C(snapshot_keep), C(snapshot_schedule), C(snapshot_dir), C(data_dir), and C(ca),
         C(certificates) (M(community.crypto.x509_certificate_info) results of the certificates already made, by
@@ -108,7 +110,8 @@ fleet:
       server's share of the dynamic range); for V(image_store) C(peers), C(names), C(source), C(source_address)
       and C(source_spec) (the source as C(known_hosts) names it); for V(vrrp) C(peers) (with their priorities),
       C(iface), C(me) (this server's entry) and C(ipv4) (the interface's IPv4 facts); for V(etcd) C(members)
-      (with their URLs and certificate names), C(this), C(initial_cluster), C(endpoints) and C(quorum); nothing
+      (with their URLs and certificate names), C(this), C(initial_cluster), C(endpoints) and C(quorum); for
+      V(boot_service) C(endpoints) (C(host) and C(port) of each); nothing
       for the others.
   returned: always
   type: dict
@@ -119,7 +122,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 def main():
     module = AnsibleModule(argument_spec={
-        "role": {"type": "str", "required": True, "choices": ["boot_server", "etcd", "image", "image_store", "kernel", "lfs_sources",
+        "role": {"type": "str", "required": True, "choices": ["boot_server", "boot_service", "etcd", "image", "image_store", "kernel", "lfs_sources",
                                                               "log_server", "nfs_server", "vrrp"]},
         "settings": {"type": "dict", "required": True},
         "images": {"type": "list", "elements": "raw"},

@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy
 from ansible_collections.orionos.diskless.plugins.module_utils import kconfig
+from ansible_collections.orionos.diskless.plugins.module_utils import ledger as ledger_model
 from ansible_collections.orionos.diskless.plugins.module_utils import netboot
 from ansible_collections.orionos.diskless.plugins.module_utils import nfs
 from ansible_collections.orionos.diskless.plugins.module_utils import node_config
@@ -487,8 +488,46 @@ def etcd(host, settings, facts=None):
     return problems, derived
 
 
+# ------------------------------------------------------------ boot service
+
+def _endpoint(value, field):
+    """``host:port`` (an IPv6 host in brackets) as ``{host, port}``."""
+    text = value if isinstance(value, str) else ""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host:
+        raise FieldError("%s %s is not host:port" % (field, fields.quote(value)))
+    fields.address(host, field)
+    return {"host": host, "port": fields.port(port, field)}
+
+
+def boot_service(host, settings, facts=None):
+    """The boot service: its port, the store it reads, the ledger's rules, etcd's endpoints and its intervals."""
+    s = dict(settings)
+    problems = []
+    model.check(problems, None, fields.port, s.get("port"), "boot_service_port")
+    model.check(problems, None, fields.abs_path, s.get("root"), "boot_service_root")
+    ledger_model.parse_settings(s.get("ledger"), problems, where="boot_service_ledger")
+    endpoints = []
+    raw = s.get("endpoints")
+    if not isinstance(raw, list) or not raw:
+        problems.append("boot_service_etcd_endpoints %s is not a list of host:port (the etcd members' client "
+                        "addresses)" % fields.quote(raw))
+        raw = []
+    for index, value in enumerate(raw):
+        endpoint = model.check(problems, None, _endpoint, value, "boot_service_etcd_endpoints[%d]" % index)
+        if endpoint is not None:
+            endpoints.append(endpoint)
+    model.check(problems, None, fields.integer, s.get("etcd_timeout"), "boot_service_etcd_timeout", 1, 30)
+    for key in ("report_interval", "sweep_interval"):
+        model.check(problems, None, fields.integer, s.get(key), "boot_service_" + key, 1, 3600)
+    return problems, {"endpoints": endpoints}
+
+
 # The checks of each role, by the role's name: ``(problems, derived)``.
 ROLE_CHECKS = {
+    "boot_service": boot_service,
     "etcd": etcd,
     "image": image,
     "lfs_sources": lfs_sources,

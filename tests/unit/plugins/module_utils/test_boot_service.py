@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.orionos.diskless.plugins.module_utils import boot_service as svc
 from ansible_collections.orionos.diskless.plugins.module_utils import ledger as lg
+from ansible_collections.orionos.diskless.plugins.module_utils.fleet import settings as engine
 
 RAW_CONFIG = {"format": 1, "server": "srv1", "root": "/srv/orion", "table": "/srv/orion/boot/nodes/resolution.json",
               "static_dir": "/srv/orion/boot/ledger", "reports_dir": "/srv/orion/reports/boot",
@@ -211,3 +212,20 @@ def test_no_script_names_a_version_marked_bad_and_foreign_requests_change_nothin
         for version in images_in(static):
             assert not ledger.bad(version)
         assert lg.from_doc("n1", json.loads(svc.dumps(ledger))).marks.keys() == ledger.marks.keys()
+
+
+GOOD_SETTINGS = {"port": 8740, "root": "/srv/orion", "ledger": {"max_failures": 2}, "etcd_timeout": 2,
+                 "endpoints": ["10.0.0.2:2379", "[fd00::3]:2379"], "report_interval": 2, "sweep_interval": 15}
+
+
+def test_the_role_settings():
+    problems, derived = engine.boot_service("srv1", GOOD_SETTINGS)
+    assert problems == []
+    assert derived["endpoints"] == [{"host": "10.0.0.2", "port": 2379}, {"host": "fd00::3", "port": 2379}]
+    problems, unused = engine.boot_service("srv1", dict(GOOD_SETTINGS, port=0, endpoints=["x:1", "10.0.0.2"],
+                                                        ledger={"deadline": 5}, sweep_interval=0))
+    assert problems == ["boot_service_port 0 is not a TCP port (1-65535)",
+                        "boot_service_ledger: deadline 5 is not in 30-86400",
+                        "boot_service_etcd_endpoints[0] 'x' is not an IPv4 or IPv6 address",
+                        "boot_service_etcd_endpoints[1] '10.0.0.2' is not host:port",
+                        "boot_service_sweep_interval 0 is not in 1-3600"]
