@@ -136,7 +136,7 @@ def test_an_ok_report_makes_the_version_good_and_repeats_are_duplicates():
 
 
 @pytest.mark.parametrize("body, address, expected", [
-    (lambda a: report(a), "10.0.0.66", "was minted for address 10.0.0.101, not 10.0.0.66"),
+    (report, "10.0.0.66", "was minted for address 10.0.0.101, not 10.0.0.66"),
     (lambda a: report("0" * 32), ADDRESS, "is not one minted for node n1"),
     (lambda a: report(a, node="n2"), ADDRESS, "node 'n2' is not n1"),
     (lambda a: report(a, image="v9"), ADDRESS, "image 'v9' is not the version (v2) or the fallback (v1)"),

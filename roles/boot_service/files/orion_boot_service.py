@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: OrionOS maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """orion-boot-service: the boot service of an OrionOS boot server.
@@ -423,7 +422,7 @@ def make_app(service):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--config", default="/etc/orion/boot-service.json")
     parser.add_argument("--lib", default="/usr/local/lib/orion/python",
                         help="where the collection's module_utils are installed")
