@@ -25,9 +25,13 @@ from ansible_collections.orionos.diskless.plugins.module_utils.fleet import fiel
 
 LEDGER_PREFIX = "/orion/ledger/"
 CONFIG_FORMAT = 1
-# What a script of the service adds to the kernel command line: a panic reboots after 10 s, so a kernel that
-# panics comes back and asks for a new script (its attempt then fails as superseded).
+# What a script of the service adds to the kernel command line of a counted attempt: a panic reboots after 10 s,
+# so a kernel that panics comes back and asks for a new script (its attempt then fails as superseded); the
+# initramfs arms the watchdog for the attempt's deadline (orion.watchdog=), so a boot that hangs is reset and comes
+# back too; a trial (orion.trial=1) reboots after a failed boot, into the version the ledger gives next.
 SERVICE_ARGS = ("panic=10",)
+# The longest watchdog timeout asked for (QEMU's i6300esb takes at most 2046 s).
+WATCHDOG_MAX = 2040
 _SCRIPT_KEY_RE = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})\.ipxe\Z")
 SCRIPT_OPTIONS = ("http_port", "url_path", "failure", "failure_delay", "kernel_name", "initramfs_name")
 
@@ -125,12 +129,21 @@ def _settled(ledger, settings, now, request):
     return lg.with_marks(ledger, lg.new_marks(ledger, settings, now))
 
 
+def service_args(attempt, decision):
+    """The kernel arguments the service adds for a counted ``attempt`` and its ``decision``."""
+    args = list(SERVICE_ARGS) + ["orion.watchdog=%d" % min(WATCHDOG_MAX, max(10, int(attempt.deadline)))]
+    if decision.trial:
+        args.append("orion.trial=1")
+    return args
+
+
 def _script(entry, decision, config, images, attempt=None):
     if decision.version is None:
         return none_left_script(entry["name"], config)
     shown = dict(entry, image=decision.version, fallback=decision.fallback)
-    return boot_policy.render_script(shown, config.servers, images, attempt=attempt,
-                                     extra_args=SERVICE_ARGS if attempt else (), **config.script)
+    return boot_policy.render_script(shown, config.servers, images, attempt=attempt.id if attempt else None,
+                                     extra_args=service_args(attempt, decision) if attempt else (),
+                                     **config.script)
 
 
 def none_left_script(name, config):
@@ -177,7 +190,7 @@ def serve(entry, ledger, config, images, now, address, writable=True):
                          now, config.ledger.deadline_of(entry.get("groups") or ()), fallback=decision.fallback)
     grown = settled.replace(attempts=settled.attempts + [attempt])
     kept = trimmed(grown, config.ledger.keep)
-    return Served(_script(entry, decision, config, images, attempt.id), kept, attempt, decision, "counted")
+    return Served(_script(entry, decision, config, images, attempt), kept, attempt, decision, "counted")
 
 
 def trimmed(ledger, keep):
@@ -263,3 +276,73 @@ def clear(ledger, version=None):
 
 def dumps(ledger):
     return json.dumps(lg.to_doc(ledger), sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- the operator's changes (boot_ledger)
+
+ADMIN_STATES = ("present", "cleared", "absent")
+
+
+class AdminError(ValueError):
+    """Arguments of boot_ledger that cannot be used; ``problems`` lists every one."""
+
+    def __init__(self, problems):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def admin_plan(docs, table, names, state, version=None):
+    """What the boot_ledger module does: {node: (before, after)}, each a NodeLedger or None.
+
+    ``docs`` maps each node with a stored ledger to its JSON object; ``names``
+    are the nodes asked for (empty: every node of ``table`` and of ``docs``).
+    ``present`` changes nothing; ``cleared`` takes the mark of ``version``
+    (every mark when None) off each node; ``absent`` forgets each node's
+    history (its attempts, marks and last good version): its after is None.
+    A before of None is a node with no ledger, or a damaged one (which only
+    ``absent`` may remove). A node that neither the policy nor the ledger
+    knows, a damaged ledger that would be cleared, or ``version`` with another
+    state: AdminError naming each, before any change.
+    """
+    problems = []
+    if state not in ADMIN_STATES:
+        problems.append("state %s is not one of %s" % (fields.quote(state), ", ".join(ADMIN_STATES)))
+    if version is not None and state != "cleared":
+        problems.append("version %s is only for state=cleared" % fields.quote(version))
+    elif version is not None and not lg.image_store.valid_version(version):
+        problems.append("version %s is not an image version" % fields.quote(version))
+    for name in names or ():
+        if name not in table and name not in docs:
+            problems.append("node %s is neither in the policy's table nor in the ledger" % fields.quote(name))
+    plan = {}
+    for name in sorted(set(names or ()) & (set(table) | set(docs)) if names else set(table) | set(docs)):
+        before = None
+        if name in docs:
+            try:
+                before = lg.from_doc(name, docs[name])
+            except lg.LedgerError as exc:
+                if state == "cleared":
+                    problems.append("%s (forget it with state=absent)" % exc)
+        if state == "absent":
+            after = None
+        elif state == "cleared" and before is not None:
+            after = clear(before, version)
+        else:
+            after = before
+        plan[name] = (before, after)
+    if problems:
+        raise AdminError(problems)
+    return plan
+
+
+def admin_changes(plan, docs, state):
+    """The stored ledgers the plan of ``state`` changes: {node: new JSON text, or None to delete the key}."""
+    changes = {}
+    for name, (before, after) in sorted(plan.items()):
+        if name not in docs:
+            continue
+        if state == "absent":
+            changes[name] = None
+        elif after is not None and before is not None and lg.to_doc(after) != lg.to_doc(before):
+            changes[name] = dumps(after)
+    return changes

@@ -529,6 +529,7 @@ def node_view(ledger, entry=None, now=None, recent=5):
         "marks": {v: {"since": m.since, "reason": m.reason} for v, m in sorted(ledger.marks.items())},
         "attempts": len(attempts),
         "failed": sum(1 for a in attempts if a.state == "failed"),
+        "pending": sum(1 for a in attempts if a.state == "pending"),
         "recent": [{"id": a.id, "version": a.version, "state": a.state, "reason": a.reason, "minted": a.minted,
                     "server": a.server} for a in attempts[-recent:]],
         "verdict": last.state if last else "none",

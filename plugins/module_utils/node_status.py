@@ -34,7 +34,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without promethe
     PROMETHEUS_IMPORT_ERROR = exc
 
 COLUMNS = ("node", "mac", "ip", "image", "boot_s", "primary", "paths", "result", "last_report", "previous_end",
-           "rejected")
+           "rejected", "target", "last_good", "attempts", "verdict", "why")
+# The boot ledger's columns (from the boot_ledger module's views), and how much of its "why" the text table shows.
+LEDGER_COLUMNS = ("target", "last_good", "attempts", "verdict", "why")
+MAX_WHY = 100
 RESULTS = ("ok", "failed", "shutdown")
 EVENTS = ("boot", "shutdown")
 # "unknown": a shutdown PID 1 was asked for by a signal alone (kill -TERM 1).
@@ -222,10 +225,31 @@ def newest(listings):
     return best, rejected
 
 
-def table(nodes, listings):
+def ledger_cells(view):
+    """The ledger columns of a node from its boot_ledger view (None: the control plane gave none)."""
+    if not isinstance(view, dict):
+        return {"target": "", "last_good": "", "attempts": "", "verdict": "", "why": "", "ledger": None}
+    recent = [a for a in view.get("recent") or [] if isinstance(a, dict)]
+    why = str(view.get("next_reason") or "") if view.get("next") != view.get("target") else ""
+    if not why:
+        why = str(view.get("why") or "") if view.get("verdict") == "failed" else ""
+    marks = sorted(view.get("marks") or {})
+    return {"target": str(view.get("target") or ""), "last_good": str(view.get("last_good") or ""),
+            "attempts": "%s (%s failed)" % (view.get("attempts", 0), view.get("failed", 0)),
+            "verdict": str(view.get("verdict") or "") + (" bad:" + ",".join(marks) if marks else ""),
+            "why": why[:MAX_WHY], "ledger": {"next": view.get("next"), "marks": view.get("marks") or {},
+                                             "counts": {"failed": view.get("failed", 0),
+                                                        "pending": view.get("pending", 0),
+                                                        "all": view.get("attempts", 0)},
+                                             "recent": recent, "next_reason": view.get("next_reason")}}
+
+
+def table(nodes, listings, ledgers=None):
     """One row per inventory node (sorted by name), as mappings with COLUMNS and the checked report.
 
-    Nothing in a row depends on the time it is made, so the same reports give the same rows.
+    ``ledgers`` maps nodes to their boot ledger views (the boot_ledger module's
+    ``ledgers``). Nothing in a row depends on the time it is made, so the same
+    reports and ledgers give the same rows.
     """
     best, rejected = newest(listings)
     rows = []
@@ -238,6 +262,7 @@ def table(nodes, listings):
                "primary": "", "paths": "", "result": "never reported", "last_report": "", "last_report_epoch": None,
                "healthy_paths": 0, "total_paths": 0, "report": None, "previous_end": "",
                "rejected": len(refused), "rejected_reasons": refused[:MAX_REASONS]}
+        row.update(ledger_cells((ledgers or {}).get(name)))
         if name in best:
             stored, _server, report = best[name]
             paths = report["paths"]
@@ -300,6 +325,12 @@ def render_prometheus(rows):
                   ["node"], registry=registry)
     stamp = Gauge("orion_node_last_report_timestamp_seconds", "When the node's last boot report was stored.",
                   ["node"], registry=registry)
+    marks = Gauge("orion_node_bad_versions", "Versions the boot ledger has marked bad for the node.", ["node"],
+                  registry=registry)
+    attempts = Gauge("orion_node_boot_attempts", "Boot attempts the ledger keeps for the node, by how they ended.",
+                     ["node", "state"], registry=registry)
+    rolled = Gauge("orion_node_rolled_back", "1 when the node's next script names another version than its target "
+                   "(a rollback).", ["node"], registry=registry)
     rejected = Gauge("orion_node_reports_rejected", "Stored copies of the node's report that were refused "
                      "(another node's name, or fields of the wrong type).", ["node"], registry=registry)
     for row in rows:
@@ -312,4 +343,13 @@ def render_prometheus(rows):
         if row["last_report_epoch"] is not None:
             stamp.labels(node=row["node"]).set(row["last_report_epoch"])
         rejected.labels(node=row["node"]).set(row["rejected"])
+        ledger = row.get("ledger")
+        if ledger is not None:
+            marks.labels(node=row["node"]).set(len(ledger["marks"]))
+            counts = ledger["counts"]
+            states = {"failed": counts["failed"], "pending": counts["pending"],
+                      "ok": max(0, counts["all"] - counts["failed"] - counts["pending"])}
+            for state, count in sorted(states.items()):
+                attempts.labels(node=row["node"], state=state).set(count)
+            rolled.labels(node=row["node"]).set(1 if ledger["next"] and ledger["next"] != row["target"] else 0)
     return generate_latest(registry).decode("utf-8")

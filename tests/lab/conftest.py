@@ -126,7 +126,8 @@ class Node:
 
     def boot_args(self):
         """How the node boots: from the network, with the NIC's iPXE option ROM."""
-        return ["-boot", "n", "-device", "virtio-net-pci,netdev=n0,mac=%s" % self.mac]
+        return ["-boot", "n", "-device", "virtio-net-pci,netdev=n0,mac=%s" % self.mac,
+                "-device", "i6300esb", "-action", "watchdog=reset"]
 
     def start(self, clear=True):
         """Start the node's QEMU (in the background, with its pid file), its reports cleared first

@@ -26,103 +26,57 @@ python3-prometheus-client and python3-netaddr.
 
 import argparse
 import asyncio
-import base64
 import json
 import logging
 import os
 import sys
 import time
+import types
 
 from aiohttp import web
 
 LOG = logging.getLogger("orion-boot-service")
 
 
-def b64(text):
-    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+class LedgerCollector:
+    """Gauges over the ledgers this server last read: attempts by state, failed ones by cause, bad marks."""
 
+    def __init__(self, service):
+        self.service = service
 
-def unb64(text):
-    return base64.b64decode(text or "")
-
-
-def prefix_end(prefix):
-    raw = prefix.encode()
-    return raw[:-1] + bytes([raw[-1] + 1])
-
-
-class Unavailable(Exception):
-    """etcd could not be reached or gave no answer (the outcome of a write is then unknown)."""
-
-
-class Store:
-    """The ledger in etcd, through etcd's JSON gateway (python3-etcd3gw), TLS with this server's certificate."""
-
-    def __init__(self, endpoints, ca, cert, key, timeout, protocol="https"):
-        import etcd3gw  # pylint: disable=import-outside-toplevel
-        from etcd3gw import exceptions  # pylint: disable=import-outside-toplevel
-        self.errors = (exceptions.Etcd3Exception, ValueError, KeyError)
-        self.clients = [etcd3gw.Etcd3Client(host=host, port=port, protocol=protocol, ca_cert=ca, cert_cert=cert,
-                                            cert_key=key, api_path="/v3/") for host, port in endpoints]
-        self.timeout = timeout
-        self.preferred = 0
-
-    def _post(self, path, payload):
-        last = None
-        for step in range(len(self.clients)):
-            index = (self.preferred + step) % len(self.clients)
-            client = self.clients[index]
-            try:
-                result = client.post(client.get_url(path), json=payload, timeout=self.timeout)
-            except self.errors as exc:
-                last = exc
-                continue
-            self.preferred = index
-            return result
-        raise Unavailable(str(last)[:300])
-
-    def read(self, key, serializable=False):
-        """(the key's JSON value or None, its mod revision or 0)."""
-        result = self._post("/kv/range", {"key": b64(key), "serializable": serializable})
-        kvs = result.get("kvs") or []
-        if not kvs:
-            return None, 0
-        return json.loads(unb64(kvs[0].get("value"))), int(kvs[0].get("mod_revision", 0))
-
-    def read_prefix(self, prefix, serializable=False):
-        """{key: (JSON value, mod revision)} of every key under ``prefix``."""
-        result = self._post("/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix)),
-                                          "serializable": serializable})
-        found = {}
-        for item in result.get("kvs") or []:
-            found[unb64(item["key"]).decode()] = (json.loads(unb64(item.get("value"))), int(item.get("mod_revision", 0)))
-        return found
-
-    def write(self, key, text, revision):
-        """Put ``text`` if the key is still at ``revision`` (0: absent); False when somebody wrote it meanwhile."""
-        compare = ({"key": b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(revision)}
-                   if revision else {"key": b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
-        result = self._post("/kv/txn", {"compare": [compare],
-                                        "success": [{"request_put": {"key": b64(key), "value": b64(text)}}]})
-        return bool(result.get("succeeded"))
+    def collect(self):
+        # pylint: disable=import-outside-toplevel
+        from prometheus_client.core import GaugeMetricFamily
+        attempts = GaugeMetricFamily("orion_ledger_attempts", "Boot attempts the ledger keeps per node, by state",
+                                     labels=["node", "state"])
+        failed = GaugeMetricFamily("orion_ledger_failed_attempts", "Failed attempts the ledger keeps per node, by "
+                                   "cause (report, fallback, superseded, deadline)", labels=["node", "cause"])
+        marks = GaugeMetricFamily("orion_ledger_bad_marks", "Versions marked bad per node", labels=["node"])
+        for name, ledger in sorted(self.service.ledgers.items()):
+            for state in self.service.lg.STATES:
+                attempts.add_metric([name, state], sum(1 for a in ledger.attempts if a.state == state))
+            for cause in self.service.lg.CAUSES:
+                failed.add_metric([name, cause], sum(1 for a in ledger.attempts if a.state == "failed"
+                                                     and a.reason.split(":", 1)[0] == cause))
+            marks.add_metric([name], len(ledger.marks))
+        return [attempts, failed, marks]
 
 
 class Service:
     """The service's state: its configuration, caches of the table and images, the metrics."""
 
-    def __init__(self, config_path, svc, lg, boot_policy, fileio, prom):
+    def __init__(self, config_path, engine):
         with open(config_path, encoding="utf-8") as handle:
             raw = json.load(handle)
         # The node scripts' options, as the boot_server role gave them to the boot_policy module.
         with open(raw.get("scripts_file") or "/etc/orion/boot-scripts.json", encoding="utf-8") as handle:
             scripts = json.load(handle)
         raw = dict(raw, servers=scripts.get("servers"), script=scripts.get("script"))
-        self.svc, self.lg, self.boot_policy, self.fileio = svc, lg, boot_policy, fileio
-        self.config = svc.Config(raw)
-        etcd = raw.get("etcd") or {}
-        endpoints = [(e["host"], int(e["port"])) for e in etcd.get("endpoints") or []]
-        self.store = Store(endpoints, etcd.get("ca"), etcd.get("cert"), etcd.get("key"),
-                           float(etcd.get("timeout", 2)), etcd.get("protocol", "https"))
+        self.svc, self.lg, self.boot_policy, self.fileio = engine.svc, engine.lg, engine.boot_policy, engine.fileio
+        self.config = engine.svc.Config(raw)
+        self.store = engine.etcd.Store.from_config(raw.get("etcd"))
+        self.unavailable = engine.etcd.Unavailable
+        prom = engine.prom
         self.listen = (raw.get("listen_host", "127.0.0.1"), int(raw.get("listen_port", 8740)))
         self.report_interval = float(raw.get("report_interval", 2))
         self.sweep_interval = float(raw.get("sweep_interval", 15))
@@ -149,6 +103,7 @@ class Service:
                                      "ledger", registry=registry)
         self.m_writable = prom.Gauge("orion_boot_service_ledger_writable", "1 when the last ledger request "
                                      "reached a writable etcd", registry=registry)
+        registry.register(LedgerCollector(self))
         self.m_latency = prom.Histogram("orion_boot_service_script_seconds", "Time to answer a script request",
                                         registry=registry, buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 2.5))
 
@@ -190,7 +145,7 @@ class Service:
         for unused in range(4):
             try:
                 doc, revision = self.store.read(key)
-            except Unavailable as exc:
+            except self.unavailable as exc:
                 self.note_error("read", exc)
                 return self.read_only_script(name, entry, address)
             ledger = self.ledger_of(name, doc)
@@ -202,7 +157,7 @@ class Service:
                     if not self.store.write(key, self.svc.dumps(served.ledger), revision):
                         self.m_conflicts.inc()
                         continue
-                except Unavailable as exc:
+                except self.unavailable as exc:
                     # The write may still be applied later: answer as if nothing was written.
                     self.note_error("write", exc)
                     return self.read_only_script(name, entry, address)
@@ -219,7 +174,7 @@ class Service:
         """With no writable etcd: the member's own copy of the ledger, trials paused; none at all: 503."""
         try:
             doc, unused = self.store.read(self.svc.ledger_key(name), serializable=True)
-        except Unavailable as exc:
+        except self.unavailable as exc:
             self.note_error("read", exc)
             return 503, "etcd cannot be reached\n"
         ledger = self.ledger_of(name, doc)
@@ -276,7 +231,7 @@ class Service:
         table = self.table()
         try:
             found = self.store.read_prefix(self.svc.LEDGER_PREFIX, serializable=True)
-        except Unavailable as exc:
+        except self.unavailable as exc:
             self.note_error("read", exc)
             return
         now = time.time()
@@ -292,7 +247,7 @@ class Service:
                     if self.store.write(self.svc.ledger_key(name), self.svc.dumps(swept), revision):
                         ledger = swept
                         LOG.info("%s: %s", name, swept.attempts[-1].reason)
-                except Unavailable as exc:
+                except self.unavailable as exc:
                     self.note_error("write", exc)
             ledgers[name] = ledger
             self.write_static(name, entry, ledger)
@@ -338,7 +293,7 @@ class Service:
         for unused in range(4):
             try:
                 doc, revision = self.store.read(key)
-            except Unavailable as exc:
+            except self.unavailable as exc:
                 self.note_error("read", exc)
                 return False
             ledger = self.ledger_of(name, doc)
@@ -355,7 +310,7 @@ class Service:
                 if not self.store.write(key, self.svc.dumps(taken.ledger), revision):
                     self.m_conflicts.inc()
                     continue
-            except Unavailable as exc:
+            except self.unavailable as exc:
                 self.note_error("write", exc)
                 return False
             self.m_reports.labels("applied").inc()
@@ -433,11 +388,14 @@ def main(argv=None):
     import prometheus_client
     from ansible_collections.orionos.diskless.plugins.module_utils import boot_policy
     from ansible_collections.orionos.diskless.plugins.module_utils import boot_service
+    from ansible_collections.orionos.diskless.plugins.module_utils import etcd_gateway
     from ansible_collections.orionos.diskless.plugins.module_utils import fileio
     from ansible_collections.orionos.diskless.plugins.module_utils import ledger
+    engine = types.SimpleNamespace(svc=boot_service, lg=ledger, boot_policy=boot_policy, fileio=fileio,
+                                   prom=prometheus_client, etcd=etcd_gateway)
     try:
-        service = Service(args.config, boot_service, ledger, boot_policy, fileio, prometheus_client)
-    except (OSError, ValueError) as exc:
+        service = Service(args.config, engine)
+    except (OSError, ValueError, etcd_gateway.Unavailable) as exc:
         LOG.error("cannot start: %s: %s", args.config, exc)
         return 2
     os.makedirs(service.config.static_dir, exist_ok=True)

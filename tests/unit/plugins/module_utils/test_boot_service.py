@@ -229,3 +229,77 @@ def test_the_role_settings():
                         "boot_service_etcd_endpoints[0] 'x' is not an IPv4 or IPv6 address",
                         "boot_service_etcd_endpoints[1] '10.0.0.2' is not host:port",
                         "boot_service_sweep_interval 0 is not in 1-3600"]
+
+
+def rolled_back():
+    """A ledger of n1 with v2 marked bad after an explicit failed report."""
+    ledger = lg.NodeLedger("n1", good="v1", good_since=50)
+    served, ledger = request(ledger, 100)
+    return svc.take_report(ledger, "n1", report(served.attempt.id, "failed"), ADDRESS, CONFIG, 130).ledger
+
+
+def test_the_operator_clears_a_mark_and_a_second_clear_changes_nothing():
+    docs = {"n1": lg.to_doc(rolled_back())}
+    plan = svc.admin_plan(docs, TABLE, ["n1"], "cleared", "v2")
+    changes = svc.admin_changes(plan, docs, "cleared")
+    assert list(changes) == ["n1"]
+    after = json.loads(changes["n1"])
+    assert after["marks"] == {} and after["good"] == "v1" and after["attempts"] == docs["n1"]["attempts"]
+    served, unused = request(lg.from_doc("n1", after), 200)
+    assert images_in(served.script)[0] == "v2"
+    again = {"n1": after}
+    assert svc.admin_changes(svc.admin_plan(again, TABLE, ["n1"], "cleared", "v2"), again, "cleared") == {}
+    # Clearing a version that has no mark changes nothing either.
+    assert svc.admin_changes(svc.admin_plan(docs, TABLE, ["n1"], "cleared", "v9"), docs, "cleared") == {}
+
+
+def test_present_only_reads_and_absent_forgets_only_the_nodes_named():
+    docs = {"n1": lg.to_doc(rolled_back()), "n2": lg.to_doc(lg.NodeLedger("n2", good="v2"))}
+    plan = svc.admin_plan(docs, TABLE, [], "present")
+    assert sorted(plan) == ["n1", "n2"] and svc.admin_changes(plan, docs, "present") == {}
+    assert plan["n1"][1].marks["v2"]
+    assert svc.admin_changes(svc.admin_plan(docs, TABLE, ["n2"], "absent"), docs, "absent") == {"n2": None}
+    # A node of the policy without a ledger has nothing to forget.
+    assert svc.admin_changes(svc.admin_plan({}, TABLE, ["n2"], "absent"), {}, "absent") == {}
+
+
+@pytest.mark.parametrize("names, state, version, expected", [
+    (["n9"], "present", None, "node 'n9' is neither in the policy's table nor in the ledger"),
+    (["n1"], "absent", "v2", "version 'v2' is only for state=cleared"),
+    (["n1"], "cleared", "../v2", "version '../v2' is not an image version"),
+    (["n1"], "frozen", None, "state 'frozen' is not one of present, cleared, absent"),
+])
+def test_bad_operator_arguments_are_named_before_any_change(names, state, version, expected):
+    docs = {"n1": lg.to_doc(rolled_back())}
+    with pytest.raises(svc.AdminError) as info:
+        svc.admin_plan(docs, TABLE, names, state, version)
+    assert expected in info.value.problems
+
+
+def test_a_damaged_ledger_is_shown_but_only_forgotten_not_cleared():
+    docs = {"n1": {"format": 1, "node": "n1", "attempts": "many"}}
+    assert svc.admin_plan(docs, TABLE, ["n1"], "present")["n1"] == (None, None)
+    assert svc.admin_changes(svc.admin_plan(docs, TABLE, ["n1"], "present"), docs, "present") == {}
+    with pytest.raises(svc.AdminError, match="forget it with state=absent"):
+        svc.admin_plan(docs, TABLE, ["n1"], "cleared")
+    assert svc.admin_changes(svc.admin_plan(docs, TABLE, ["n1"], "absent"), docs, "absent") == {"n1": None}
+
+
+def test_a_counted_script_arms_the_watchdog_for_the_deadline_and_only_a_trial_reboots_on_failure():
+    served, ledger = request(lg.NodeLedger("n1", good="v1", good_since=50), 100)
+    assert served.decision.trial
+    kernels = [line for line in served.script.splitlines() if line.startswith("kernel ")]
+    target = [line for line in kernels if "orion.image=v2" in line]
+    assert target and all("orion.watchdog=600" in line and "orion.trial=1" in line for line in target)
+    # The fallback of a trial is marked as such (the node does not reboot when it fails).
+    assert all("orion.fallback=1" in line for line in kernels if "orion.image=v1" in line)
+    taken = svc.take_report(ledger, "n1", report(served.attempt.id), ADDRESS, CONFIG, 130)
+    served, unused = request(taken.ledger, 200)
+    assert not served.decision.trial and "orion.watchdog=600" in served.script and "orion.trial" not in served.script
+    # Not counted: no watchdog, no trial.
+    served = svc.serve(ENTRY, taken.ledger, CONFIG, {}, 300, "10.0.0.66")
+    assert "orion.watchdog" not in served.script and "panic=10" not in served.script
+    # A deadline beyond what a watchdog card takes is capped.
+    long = svc.Config(dict(RAW_CONFIG, ledger={"deadline": 86400}))
+    served = svc.serve(ENTRY, lg.NodeLedger("n1"), long, {}, 100, ADDRESS)
+    assert "orion.watchdog=%d" % svc.WATCHDOG_MAX in served.script

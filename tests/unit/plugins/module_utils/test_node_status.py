@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from ansible_collections.orionos.diskless.plugins.module_utils import ledger as lg
 from ansible_collections.orionos.diskless.plugins.module_utils import node_status as engine
 
 NODES = [{"name": "n2", "macs": ["52:54:00:00:00:02"], "ip": "10.0.0.2"},
@@ -186,3 +187,31 @@ def test_the_row_is_the_report_stored_last(entries):
     row = engine.table(NODES, listings)[0]
     top = max(entry[0] for entry in entries)
     assert row["image"] in {image for stamp, image in entries if stamp == top}
+
+
+def test_the_ledger_says_why_a_node_does_not_boot_its_target():
+    # n1 failed v2 by its own report: the ledger marks v2 bad and n1 boots its last good v1 again.
+    entry = {"name": "n1", "image": "v2", "fallback": "v1"}
+    ledger = lg.NodeLedger("n1", [lg.Attempt("a" * 32, 1, "n1", "v1", "10.0.0.1", "srv1", 10, 600, state="ok",
+                                             reason="ok report", ended=20, booted="v1"),
+                                  lg.Attempt("b" * 32, 2, "n1", "v2", "10.0.0.1", "srv1", 30, 600, fallback="v1",
+                                             state="failed", reason="report: the node reported a failed boot of v2",
+                                             ended=40, booted="v2")],
+                           good="v1", good_since=20)
+    ledger = lg.with_marks(ledger, lg.new_marks(ledger, lg.Settings(), 50))
+    views = {"n1": lg.node_view(ledger, entry, now=60), "n2": lg.node_view(lg.NodeLedger("n2"), {"image": "v1"})}
+    rows = {row["node"]: row for row in engine.table(NODES, {"srv1": listing((45, report("n1", "v1")))}, views)}
+    n1 = rows["n1"]
+    assert (n1["target"], n1["last_good"], n1["verdict"], n1["attempts"]) == ("v2", "v1", "failed bad:v2",
+                                                                              "2 (1 failed)")
+    assert n1["why"].startswith("v2 is marked bad for n1 (report: the node reported a failed boot of v2)")
+    assert rows["n2"]["verdict"] == "none" and rows["n2"]["why"] == ""
+    found = metrics(engine.render_prometheus(list(rows.values())))
+    assert found[("orion_node_bad_versions", (("node", "n1"),))] == 1
+    assert found[("orion_node_rolled_back", (("node", "n1"),))] == 1
+    assert found[("orion_node_boot_attempts", (("node", "n1"), ("state", "failed")))] == 1
+    assert found[("orion_node_boot_attempts", (("node", "n1"), ("state", "ok")))] == 1
+    assert found[("orion_node_rolled_back", (("node", "n2"),))] == 0
+    # Without a ledger (no control plane) the columns are empty and no ledger metric is written.
+    bare = engine.table(NODES, {}, None)
+    assert bare[0]["verdict"] == "" and "orion_node_bad_versions{" not in engine.render_prometheus(bare)

@@ -24,6 +24,35 @@ orion_arg() {
     return 1
 }
 
+# orion_watchdog_arm SECONDS: arm the watchdog (/dev/watchdog) so that it
+# resets the machine SECONDS from now unless orion_watchdog_disarm stops it
+# first. busybox's watchdog sets the timeout and pings once; killed without
+# the magic close, it leaves the card running with nobody to ping it. The
+# timeout is read back: a card that did not take it is stopped again (its
+# default could be shorter than a boot). Prints why it did not arm; status 1.
+orion_watchdog_arm() {
+    [ -c /dev/watchdog ] || { echo "no watchdog device"; return 1; }
+    watchdog -F -T "$1" -t 86400 /dev/watchdog 2>/dev/null &
+    __orion_wd=$!
+    sleep 1
+    kill -9 "$__orion_wd" 2>/dev/null
+    wait "$__orion_wd" 2>/dev/null
+    __orion_wd_timeout=$(cat /sys/class/watchdog/watchdog0/timeout 2>/dev/null)
+    if [ "$__orion_wd_timeout" != "$1" ]; then
+        orion_watchdog_disarm
+        echo "the watchdog took a timeout of ${__orion_wd_timeout:-unknown} s, not $1 s: left stopped"
+        return 1
+    fi
+    return 0
+}
+
+# orion_watchdog_disarm: stop the watchdog (the magic close); nothing when none runs.
+orion_watchdog_disarm() {
+    [ -c /dev/watchdog ] || return 0
+    [ "$(cat /sys/class/watchdog/watchdog0/state 2>/dev/null)" = active ] || return 0
+    printf V > /dev/watchdog 2>/dev/null
+}
+
 # orion_log TAG MESSAGE...: to the console or service log, the boot log and syslog.
 orion_log() {
     tag=$1
