@@ -14,7 +14,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(CURDIR)/$(BIN)/python
 SANITY_DIR := build/sanity/ansible_collections/orionos/diskless
 SCENARIOS ?= boot_server ha
 
-.PHONY: help host venv images nfsd-guest image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build bench-rerun bench-service clean
+.PHONY: help host venv images nfsd-guest image sources lab lab-down test build-test lint yamllint ansible-lint collection-tree sanity units integration molecule collection bench-ha bench-policy bench-boot bench-build bench-rerun bench-service bench-rollback clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -131,6 +131,10 @@ bench-build: host venv sources
 # The boot service: script latency against nginx's static file (wrk), etcd writes per boot (on the lab).
 bench-service: host venv images
 	$(BIN)/python benchmarks/boot_service.py
+
+# Automatic rollback: from a reboot into each kind of broken version to the good boot, 5 rounds (on the lab).
+bench-rollback: host venv images
+	$(BIN)/python benchmarks/rollback.py
 
 # servers.yml and make lab with nothing to change, on the lab (brought up first if needed).
 bench-rerun: host venv images
