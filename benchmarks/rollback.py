@@ -5,7 +5,7 @@ panics, a root that does not mount, a service that does not run, a boot that han
 node is pinned to it (servers.yml, as an operator does), then R times: the node reboots, and the time until its
 ok report on its last good version is in the ledger is taken, with the attempts the ledger counted; the mark is
 cleared (boot_ledger) so that the next round tries the version again. The lab's policy is put back at the end.
-The hang runs with the ledger's deadline at 60 s (the watchdog's timeout).
+The hang runs with the ledger's deadline at 60 s (the watchdog's timeout) and one failure marking the version.
 
 Usage: python3 benchmarks/rollback.py [--rounds R] [--kinds panic,noroot,service,hang]
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 # pylint: disable=wrong-import-position,import-error
 from conftest import FIRST, Node, report  # noqa: E402
-from test_6_rollback import HANG_DEADLINE, SOURCE, adhoc, apply_policy, ledger, publish, wait_for  # noqa: E402
+from test_6_rollback import HANG_LEDGER, SOURCE, adhoc, apply_policy, ledger, publish, run_playbook, wait_for  # noqa: E402
 
 KINDS = ("panic", "noroot", "service", "hang")
 
@@ -65,8 +65,8 @@ def main():
     try:
         for kind in kinds:
             bad = publish(good, kind)
-            hang = kind == "hang"
-            apply_policy(work, good, pinned=bad, deadline=HANG_DEADLINE if hang else None, service=hang)
+            run_playbook("images.yml")
+            apply_policy(work, good, pinned=bad, ledger_settings=HANG_LEDGER if kind == "hang" else None)
             results[kind] = []
             for index in range(args.rounds):
                 elapsed, failed = one_round(node, good, bad)
@@ -74,7 +74,7 @@ def main():
                 print("%s round %d: back on %s after %.0f s, %d failed attempt(s) on %s"
                       % (kind, index + 1, good, elapsed, failed, bad), flush=True)
     finally:
-        apply_policy(work, good, service=True)
+        apply_policy(work, good, ledger_settings="default")
     print("\n## From the reboot into a broken version to the good boot (%s, %d rounds)" % (FIRST, args.rounds))
     print("| kind | min s | median s | max s | failed attempts before the rollback |")
     print("|---|---|---|---|---|")

@@ -2,8 +2,8 @@
 version with no operator action; the other node is untouched; the verdict is in the status, and an operator's
 cleared mark offers the version again.
 
-Two broken versions are made from the version the lab booted, on the image source, published with the image
-module and replicated as an operator would (servers.yml), then pinned for the first node by the policy:
+Broken versions are made from the version the lab booted, on the image source, published with the image module
+and replicated as an operator would (images.yml), then pinned for the first node by the policy (policy.yml):
 - ``panic``: its initramfs has no init that can run, so the kernel panics (``No working init found``); panic=10 on
   the boot service's command line reboots it, and the node's next request ends the attempt (superseded). Two such
   failures in a row mark the version bad. In the middle of this trial, once its first attempt is in the ledger,
@@ -14,8 +14,8 @@ module and replicated as an operator would (servers.yml), then pinned for the fi
 - ``service``: its root image (unpacked and packed again with erofs-utils) has a klogd that exits at once; the
   node reports the failed service, and as the boot was a trial (orion.trial=1) it reboots.
 - ``hang``: its root image's boot report never runs, so the boot never ends; the watchdog the initramfs armed for
-  the attempt's deadline (QEMU's i6300esb) resets the node, and it comes back. The ledger's deadline is made short
-  for this case (boot_service_ledger through servers.yml, as an operator sets it).
+  the attempt's deadline (QEMU's i6300esb) resets the node, and it comes back. For this case the ledger's deadline
+  is 60 s and one failure marks a version (boot_service_ledger through servers.yml, as an operator sets it).
 """
 
 import hashlib
@@ -131,24 +131,30 @@ def publish(good, kind):
     return version
 
 
-def apply_policy(tmp_path, good, pinned=None, deadline=None, service=False):
-    """servers.yml (the image store's replication and the boot policy) with the lab's policy, and the first node
-    pinned to ``pinned`` when given; with ``service``, the boot service too, its ledger's deadline ``deadline``
-    (None: the role's default)."""
+def apply_policy(tmp_path, good, pinned=None, ledger_settings=None):
+    """The lab's policy, with the first node pinned to ``pinned`` when given, applied as an operator does
+    (policy.yml); with ``ledger_settings`` (a boot_service_ledger, or "default" for the role's), the boot service
+    is configured again first (servers.yml --tags boot_service)."""
     rules = [{"name": "canary", "match": {"name": SECOND}, "channel": "canary"}]
     if pinned:
         rules.insert(0, {"name": "trial", "match": {"name": FIRST}, "image": pinned})
     extra = tmp_path / "policy.json"
     extra_vars = {"orion_lab_image": good, "orion_policy": {
         "channels": {"stable": good, "canary": good}, "rules": rules, "default": {"channel": "stable"}}}
-    if deadline:
-        extra_vars["boot_service_ledger"] = {"max_failures": 2, "deadline": deadline, "group_deadlines": {}, "keep": 20}
+    if isinstance(ledger_settings, dict):
+        extra_vars["boot_service_ledger"] = ledger_settings
     extra.write_text(json.dumps(extra_vars))
+    if ledger_settings:
+        run_playbook("servers.yml", "--tags", "boot_service", "-e", "@%s" % extra)
+    run_playbook("policy.yml", "-e", "@%s" % extra)
+
+
+def run_playbook(name, *args):
     started = time.monotonic()
-    out = playbook("servers.yml", "--tags", "image_store,boot_server" + (",boot_service" if service else ""),
-                   "-e", "@%s" % extra)
+    out = playbook(name, *args)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
-    FIGURES.append("rollback: servers.yml (image_store, boot_server) took %.0f s" % (time.monotonic() - started))
+    shown = " ".join(a for a in args if not a.startswith("@"))
+    FIGURES.append("rollback: %s %s took %.0f s" % (name, shown, time.monotonic() - started))
 
 
 def wait_for(what, check, timeout=900):
@@ -165,28 +171,28 @@ def wait_for(what, check, timeout=900):
 def broken(nodes, tmp_path_factory):
     good = nodes[FIRST].report["image"]
     versions = {kind: publish(good, kind) for kind in ("panic", "noroot", "service", "hang")}
+    # Every boot server gets them, as the image store replicates.
+    run_playbook("images.yml")
     yield good, versions, tmp_path_factory.mktemp("policy")
     # The lab's own policy and ledger settings again (the broken versions stay published until make lab-down).
-    apply_policy(tmp_path_factory.mktemp("restore"), good, service=True)
+    apply_policy(tmp_path_factory.mktemp("restore"), good, ledger_settings="default")
 
 
-# The lab's deadline for the hang: long enough for a boot under TCG, short enough for two in a test.
-HANG_DEADLINE = 60
+# The ledger's settings for the hang: a deadline (and so a watchdog) long enough for a boot under TCG and short
+# enough for a test, and one failure enough to mark the version (the panic case counts two).
+HANG_LEDGER = {"max_failures": 1, "deadline": 60, "group_deadlines": {}, "keep": 20}
 
 
 @pytest.mark.parametrize("kind, failures, causes", [
     ("panic", 2, ("superseded",)), ("noroot", 1, ("report",)), ("service", 1, ("report",)),
-    ("hang", 2, ("superseded", "deadline"))])
+    ("hang", 1, ("superseded", "deadline"))])
 def test_a_broken_version_rolls_the_node_back_by_itself(nodes, broken, kind, failures, causes):
     good, versions, tmp_path = broken
     node, other = nodes[FIRST], nodes[SECOND]
     bad = versions[kind]
     before = ledger(FIRST)
     other_before = ledger(SECOND)
-    if kind == "hang":
-        apply_policy(tmp_path, good, pinned=bad, deadline=HANG_DEADLINE, service=True)
-    else:
-        apply_policy(tmp_path, good, pinned=bad)
+    apply_policy(tmp_path, good, pinned=bad, ledger_settings=HANG_LEDGER if kind == "hang" else None)
     code, body = fetch("/boot/nodes/%s.ipxe" % FIRST)
     assert code == 200 and "orion.image=%s" % bad in body, body
     started = time.monotonic()

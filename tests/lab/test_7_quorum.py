@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FIGURES, FIRST, SERVERS, playbook
 from test_5_boot_service import WITNESS, holder, reboot, systemctl
-from test_6_rollback import apply_policy, ledger, publish, wait_for
+from test_6_rollback import apply_policy, ledger, publish, run_playbook, wait_for
 
 
 def service_status(server):
@@ -37,6 +37,7 @@ def readable():
 def upgrade(nodes, tmp_path_factory):
     good = nodes[FIRST].report["image"]
     new = publish(good, "next")
+    run_playbook("images.yml")
     apply_policy(tmp_path_factory.mktemp("policy"), good, pinned=new)
     yield good, new
     apply_policy(tmp_path_factory.mktemp("restore"), good)
