@@ -21,6 +21,7 @@ and replicated as an operator would (images.yml), then pinned for the first node
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,12 +87,24 @@ def broken_root(good, name, kind):
     try:
         subprocess.run(["podman", "cp", "%s:%s/images/%s/%s" % (SOURCE, STORE, good, name), work + "/good"],
                        check=True, capture_output=True)
-        subprocess.run(["fsck.erofs", "--extract=%s/tree" % work, "--preserve", work + "/good"], check=True,
-                       capture_output=True)
+        squashfs = name.endswith(".squashfs")
+        if squashfs:
+            subprocess.run(["unsquashfs", "-q", "-d", work + "/tree", work + "/good"], check=True, capture_output=True)
+        else:
+            subprocess.run(["fsck.erofs", "--extract=%s/tree" % work, "--preserve", work + "/good"], check=True,
+                           capture_output=True)
         path, content = BREAK[kind]
         with open(os.path.join(work, "tree", path), "wb") as handle:
             handle.write(content)
-        subprocess.run(["mkfs.erofs", "--quiet", work + "/broken", work + "/tree"], check=True, capture_output=True)
+        if squashfs:
+            # The compressor of the good image, which the node's kernel reads.
+            info = subprocess.run(["unsquashfs", "-s", work + "/good"], capture_output=True, text=True, check=True)
+            comp = re.search(r"^Compression (\w+)", info.stdout, re.M).group(1)
+            subprocess.run(["mksquashfs", work + "/tree", work + "/broken", "-noappend", "-quiet", "-comp", comp],
+                           check=True, capture_output=True)
+        else:
+            subprocess.run(["mkfs.erofs", "--quiet", work + "/broken", work + "/tree"], check=True,
+                           capture_output=True)
         with open(work + "/broken", "rb") as handle:
             return handle.read()
     finally:
@@ -107,18 +120,19 @@ def publish(good, kind):
     files = manifest["files"]
     podman(SOURCE, "sh", "-c", "rm -rf %s && mkdir -p %s && cd %s/images/%s && cp %s %s/"
            % (stage, stage, STORE, good, " ".join(sorted(files)), stage))
+    boot = manifest.get("boot") or {}
     if kind == "panic":
-        name = manifest.get("initramfs", "initramfs.img")
+        name = boot.get("initramfs", "initramfs.img")
         data = cpio_newc({"init": (0o100755, b"#!/nonexistent/sh\n")})
         podman(SOURCE, "sh", "-c", "cat > %s/%s" % (stage, name), data=data)
         files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     elif kind in ("service", "hang"):
-        name = manifest["root_image"]
+        name = boot["root"]
         data = broken_root(good, name, kind)
         podman(SOURCE, "sh", "-c", "cat > %s/%s" % (stage, name), data=data)
         files[name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     elif kind == "noroot":
-        name = manifest["root_image"]
+        name = boot["root"]
         size = files[name]["size"]
         podman(SOURCE, "sh", "-c", "head -c %d /dev/zero > %s/%s" % (size, stage, name))
         digest = hashlib.sha256()
