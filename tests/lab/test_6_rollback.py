@@ -42,12 +42,12 @@ STORE = "/srv/orion"
 def adhoc(host, module, args, check=False):
     """Run one module of the collection on a lab host, as `ansible HOST -m MODULE -a JSON` does; its result."""
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible"), "-i", INVENTORY, host, "-m", module,
-           "-a", json.dumps(args), "--one-line"] + (["--check"] if check else [])
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+           "-a", json.dumps(args)] + (["--check"] if check else [])
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    line = next(line for line in out.stdout.splitlines() if line.startswith(host + " | "))
-    return json.loads(line.split(" => ", 1)[1])
+    return json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"][host]
 
 
 def podman(*args, data=None):
@@ -116,6 +116,9 @@ def publish(good, kind):
     size and sha256 (kind ``next``: an unbroken copy); return its version."""
     version = "%s-%s" % (good, kind)
     stage = "%s/%s" % (STAGING, version)
+    if subprocess.run(["podman", "exec", SOURCE, "test", "-d", "%s/images/%s" % (STORE, version)],
+                      check=False).returncode == 0:
+        return version  # published by an earlier run on this lab
     manifest = json.loads(podman(SOURCE, "cat", "%s/images/%s/manifest.json" % (STORE, good)).stdout)
     files = manifest["files"]
     podman(SOURCE, "sh", "-c", "rm -rf %s && mkdir -p %s && cd %s/images/%s && cp %s %s/"

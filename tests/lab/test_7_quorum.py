@@ -26,6 +26,12 @@ def service_status(server):
     return json.loads(out.stdout)
 
 
+def trial_done(new):
+    """The ledger once ``new`` is the first node's last good version (None before)."""
+    record = ledger(FIRST)
+    return record if record["good"] == new else None
+
+
 def readable():
     try:
         return ledger(FIRST)
@@ -69,8 +75,7 @@ def test_without_quorum_a_node_boots_its_last_good_version_and_the_trial_waits(n
     assert ledger(FIRST)["attempts"] == before["attempts"]
     got = reboot(node)
     assert got["image"] == new and got["attempt"], got
-    record = wait_for("the ok report of the trial", lambda: (lambda r: r if r["good"] == new else None)(
-        ledger(FIRST)), timeout=120)
+    record = wait_for("the ok report of the trial", lambda: trial_done(new), timeout=120)
     assert record["attempts"][-1]["id"] == got["attempt"] and record["attempts"][-1]["state"] == "ok"
     assert service_status(keeper)["writable"] is True
     FIGURES.append("quorum: %s on %s %.0f s after quorum came back" % (FIRST, new, time.monotonic() - started))

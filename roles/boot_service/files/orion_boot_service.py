@@ -139,36 +139,56 @@ class Service:
 
     # ------------------------------------------------------------ scripts
 
-    def answer_script(self, name, entry, address):
-        """(status, script text) for a script request."""
+    def transact(self, name, entry, change):
+        """Read the node's ledger, ``change`` it, and write what it gives if nobody wrote the ledger meanwhile.
+
+        ``change(ledger)`` returns (the ledger to write or None, an answer). A write that another server beat is
+        done again from a new read. Returns (outcome, answer): ``done``; ``damaged`` (the stored ledger cannot be
+        read); ``unavailable`` (etcd could not be asked, or did not confirm the write); ``busy`` (beaten 4 times).
+        """
         key = self.svc.ledger_key(name)
         for unused in range(4):
             try:
                 doc, revision = self.store.read(key)
             except self.unavailable as exc:
                 self.note_error("read", exc)
-                return self.read_only_script(name, entry, address)
+                return "unavailable", None
             ledger = self.ledger_of(name, doc)
             if ledger is None:
-                return 503, "the ledger of %s cannot be read\n" % name
-            served = self.svc.serve(entry, ledger, self.config, self.images(), time.time(), address)
-            if served.ledger is not None:
+                return "damaged", None
+            new, answer = change(ledger)
+            if new is not None:
                 try:
-                    if not self.store.write(key, self.svc.dumps(served.ledger), revision):
+                    if not self.store.write(key, self.svc.dumps(new), revision):
                         self.m_conflicts.inc()
                         continue
                 except self.unavailable as exc:
-                    # The write may still be applied later: answer as if nothing was written.
+                    # The write may still be applied later: go on as if nothing was written.
                     self.note_error("write", exc)
-                    return self.read_only_script(name, entry, address)
-                self.ledgers[name] = served.ledger
-                self.write_static(name, entry, served.ledger)
+                    return "unavailable", None
+                self.ledgers[name] = new
+                self.write_static(name, entry, new)
             self.set_writable(True)
-            self.count_script(served)
-            LOG.info("script of %s for %s: %s (%s; %s)", name, address, served.decision.version,
-                     served.decision.reason, served.counted)
-            return 200, served.script
-        return 503, "the ledger of %s changed too often\n" % name
+            return "done", answer
+        return "busy", None
+
+    def answer_script(self, name, entry, address):
+        """(status, script text) for a script request."""
+        def change(ledger):
+            served = self.svc.serve(entry, ledger, self.config, self.images(), time.time(), address)
+            return served.ledger, served
+
+        outcome, served = self.transact(name, entry, change)
+        if outcome == "unavailable":
+            return self.read_only_script(name, entry, address)
+        if outcome == "damaged":
+            return 503, "the ledger of %s cannot be read\n" % name
+        if outcome == "busy":
+            return 503, "the ledger of %s changed too often\n" % name
+        self.count_script(served)
+        LOG.info("script of %s for %s: %s (%s; %s)", name, address, served.decision.version,
+                 served.decision.reason, served.counted)
+        return 200, served.script
 
     def read_only_script(self, name, entry, address):
         """With no writable etcd: the member's own copy of the ledger, trials paused; none at all: 503."""
@@ -289,38 +309,23 @@ class Service:
 
     def take_report(self, name, entry, body):
         """Apply one report; False when etcd could not be asked (it is read again next round)."""
-        key = self.svc.ledger_key(name)
-        for unused in range(4):
-            try:
-                doc, revision = self.store.read(key)
-            except self.unavailable as exc:
-                self.note_error("read", exc)
-                return False
-            ledger = self.ledger_of(name, doc)
-            if ledger is None:
-                return True
+        def change(ledger):
             # nginx stored the file only from the node's reserved address.
             taken = self.svc.take_report(ledger, name, body, entry.get("ip") or "", self.config, time.time())
-            if taken.outcome != "applied":
-                self.m_reports.labels(taken.outcome).inc()
-                if taken.outcome == "refused":
-                    LOG.warning("report of %s refused: %s", name, taken.reason)
-                return True
-            try:
-                if not self.store.write(key, self.svc.dumps(taken.ledger), revision):
-                    self.m_conflicts.inc()
-                    continue
-            except self.unavailable as exc:
-                self.note_error("write", exc)
-                return False
-            self.m_reports.labels("applied").inc()
-            self.set_writable(True)
-            self.ledgers[name] = taken.ledger
-            self.write_static(name, entry, taken.ledger)
+            return (taken.ledger if taken.outcome == "applied" else None), taken
+
+        outcome, taken = self.transact(name, entry, change)
+        if outcome in ("unavailable", "busy"):
+            return False
+        if outcome == "damaged":
+            return True
+        self.m_reports.labels(taken.outcome).inc()
+        if taken.outcome == "refused":
+            LOG.warning("report of %s refused: %s", name, taken.reason)
+        elif taken.outcome == "applied":
             LOG.info("report of %s: attempt %s %s (%s)", name, taken.attempt.id, taken.attempt.state,
                      taken.attempt.reason)
-            return True
-        return False
+        return True
 
     # ------------------------------------------------------------ status
 
