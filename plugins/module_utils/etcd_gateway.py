@@ -72,9 +72,6 @@ class Store:
                                             cert_key=key, api_path="/v3/") for host, port in endpoints]
         self.timeout = timeout
         self.preferred = 0
-        # Requests sent and writes applied (for the benchmarks' writes per boot).
-        self.requests = 0
-        self.writes = 0
 
     @classmethod
     def from_config(cls, raw):
@@ -88,7 +85,6 @@ class Store:
         for step in range(len(self.clients)):
             index = (self.preferred + step) % len(self.clients)
             client = self.clients[index]
-            self.requests += 1
             try:
                 result = client.post(client.get_url(path), json=payload, timeout=self.timeout)
             except self.errors as exc:
@@ -126,14 +122,10 @@ class Store:
         """Put ``text`` if the key is still at ``revision`` (0: absent); False when somebody wrote it meanwhile."""
         result = self._post("/kv/txn", {"compare": [self._unchanged(key, revision)],
                                         "success": [{"request_put": {"key": b64(key), "value": b64(text)}}]})
-        if result.get("succeeded"):
-            self.writes += 1
         return bool(result.get("succeeded"))
 
     def delete(self, key, revision):
         """Delete the key if it is still at ``revision``; False when somebody wrote it meanwhile."""
         result = self._post("/kv/txn", {"compare": [self._unchanged(key, revision)],
                                         "success": [{"request_delete_range": {"key": b64(key)}}]})
-        if result.get("succeeded"):
-            self.writes += 1
         return bool(result.get("succeeded"))
