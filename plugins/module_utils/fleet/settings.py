@@ -522,7 +522,10 @@ def boot_service(host, settings, facts=None):
     model.check(problems, None, fields.integer, s.get("etcd_timeout"), "boot_service_etcd_timeout", 1, 30)
     for key in ("report_interval", "sweep_interval"):
         model.check(problems, None, fields.integer, s.get(key), "boot_service_" + key, 1, 3600)
-    return problems, {"endpoints": endpoints}
+    # The server's own member (its etcd address among the endpoints): asked first, and watched. None: the first.
+    own = str(s.get("own") or "").strip("[]").lower()
+    local = next((index for index, endpoint in enumerate(endpoints) if endpoint["host"].lower() == own), None)
+    return problems, {"endpoints": endpoints, "local": local}
 
 
 # The checks of each role, by the role's name: ``(problems, derived)``.

@@ -16,6 +16,11 @@ keeps the boot ledger in the control plane's etcd cluster:
   reserved address may PUT them), are read every few seconds; each ends its
   attempt in the ledger.
 - Deadlines are swept, and the static scripts rewritten from the ledger.
+- The ledgers are mirrored by an etcd watch on the server's own member, and
+  the member is asked every few seconds for a linearizable read. While both
+  hold, a request that is not an attempt is answered from the mirror, and an
+  attempt needs one etcd transaction (its compare catches a mirror behind);
+  otherwise every request reads etcd.
 - GET /metrics (Prometheus) and GET /status (JSON: every node's ledger).
 
 Every decision is made by plugins/module_utils/boot_service.py of the
@@ -30,12 +35,21 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import types
 
 from aiohttp import web
 
 LOG = logging.getLogger("orion-boot-service")
+
+
+def mtime_of(path):
+    """The modification time of ``path`` in ns, or None when it cannot be read."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 class LedgerCollector:
@@ -80,6 +94,9 @@ class Service:
         self.listen = (raw.get("listen_host", "127.0.0.1"), int(raw.get("listen_port", 8740)))
         self.report_interval = float(raw.get("report_interval", 2))
         self.sweep_interval = float(raw.get("sweep_interval", 15))
+        self.probe_interval = float(raw.get("probe_interval", 2))
+        self.mirror = engine.etcd.Mirror(self.store, engine.svc.LEDGER_PREFIX, fresh_for=3 * self.probe_interval)
+        self.stale = engine.etcd.Stale
         self._table = (None, {})
         self._images = (None, {})
         self.seen_reports = {}
@@ -103,6 +120,12 @@ class Service:
                                      "ledger", registry=registry)
         self.m_writable = prom.Gauge("orion_boot_service_ledger_writable", "1 when the last ledger request "
                                      "reached a writable etcd", registry=registry)
+        self.m_reads = prom.Counter("orion_boot_service_ledger_reads", "Ledger reads for requests and reports, by "
+                                    "source (mirror: the watched copy; etcd: a request to etcd)", ["source"],
+                                    registry=registry)
+        self.m_mirror = prom.Gauge("orion_boot_service_mirror_usable", "1 when the watched copy of the ledgers "
+                                   "answers (its watch streams and its member confirmed quorum lately)",
+                                   registry=registry)
         registry.register(LedgerCollector(self))
         self.m_latency = prom.Histogram("orion_boot_service_script_seconds", "Time to answer a script request",
                                         registry=registry, buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 2.5))
@@ -120,12 +143,10 @@ class Service:
         return self._table[1]
 
     def images(self):
-        state = os.path.join(self.config.root, "state", "images.json")
-        try:
-            stamp = (os.stat(state).st_mtime_ns, os.stat(os.path.join(self.config.root, "images")).st_mtime_ns)
-        except OSError:
-            stamp = None
-        if stamp != self._images[0] or stamp is None:
+        """The published versions (re-read when the store's state file or its images directory changes)."""
+        watched = (("state", "images.json"), ("images",))
+        stamp = tuple(mtime_of(os.path.join(self.config.root, *parts)) for parts in watched)
+        if stamp != self._images[0]:
             self._images = (stamp, self.boot_policy.load_images(self.config.root)[0])
         return self._images[1]
 
@@ -147,12 +168,22 @@ class Service:
         read); ``unavailable`` (etcd could not be asked, or did not confirm the write); ``busy`` (beaten 4 times).
         """
         key = self.svc.ledger_key(name)
-        for unused in range(4):
-            try:
-                doc, revision = self.store.read(key)
-            except self.unavailable as exc:
-                self.note_error("read", exc)
-                return "unavailable", None
+        for turn in range(4):
+            doc, revision = None, None
+            if turn == 0:
+                # First from the mirror; a write it was behind for fails its compare, and the next turn reads etcd.
+                try:
+                    doc, revision = self.mirror.get(key)
+                    self.m_reads.labels("mirror").inc()
+                except self.stale:
+                    pass
+            if revision is None:
+                try:
+                    doc, revision = self.store.read(key)
+                except self.unavailable as exc:
+                    self.note_error("read", exc)
+                    return "unavailable", None
+                self.m_reads.labels("etcd").inc()
             ledger = self.ledger_of(name, doc)
             if ledger is None:
                 return "damaged", None
@@ -172,6 +203,24 @@ class Service:
             return "done", answer
         return "busy", None
 
+    def quick_script(self, name, entry, address):
+        """The answer to a request that is not an attempt, from the mirror; None when etcd must be asked."""
+        if entry.get("ip") and address == entry["ip"]:
+            return None
+        try:
+            doc, unused = self.mirror.get(self.svc.ledger_key(name))
+        except self.stale:
+            return None
+        ledger = self.ledger_of(name, doc)
+        if ledger is None:
+            return None
+        self.m_reads.labels("mirror").inc()
+        served = self.svc.serve(entry, ledger, self.config, self.images(), time.time(), address)
+        self.count_script(served)
+        LOG.debug("script of %s for %s: %s (%s; %s)", name, address, served.decision.version,
+                  served.decision.reason, served.counted)
+        return 200, served.script
+
     def answer_script(self, name, entry, address):
         """(status, script text) for a script request."""
         def change(ledger):
@@ -186,8 +235,9 @@ class Service:
         if outcome == "busy":
             return 503, "the ledger of %s changed too often\n" % name
         self.count_script(served)
-        LOG.info("script of %s for %s: %s (%s; %s)", name, address, served.decision.version,
-                 served.decision.reason, served.counted)
+        log = LOG.info if served.attempt else LOG.debug
+        log("script of %s for %s: %s (%s; %s)", name, address, served.decision.version, served.decision.reason,
+            served.counted)
         return 200, served.script
 
     def read_only_script(self, name, entry, address):
@@ -337,7 +387,10 @@ class Service:
             ledger = self.ledgers.get(name) or self.lg.NodeLedger(name)
             nodes[name] = self.lg.node_view(ledger, table[name], now)
         return {"format": 1, "server": self.config.server, "writable": self.writable, "error": self.last_error,
-                "nodes": nodes}
+                "mirror": self.mirror.status(), "nodes": nodes}
+
+    def probe(self):
+        self.m_mirror.set(1 if self.mirror.probe() and self.mirror.usable() else 0)
 
 
 def make_app(service):
@@ -348,7 +401,9 @@ def make_app(service):
         if name is None:
             return web.Response(status=404, text="no such node\n")
         address = request.headers.get("X-Real-IP") or request.remote or ""
-        status, text = await asyncio.to_thread(service.answer_script, name, table[name], address)
+        # Not an attempt and the mirror current: no I/O, answered here; otherwise in a thread, as etcd is asked.
+        status, text = (service.quick_script(name, table[name], address)
+                        or await asyncio.to_thread(service.answer_script, name, table[name], address))
         service.m_latency.observe(time.monotonic() - started)
         return web.Response(status=status, text=text, content_type="text/plain")
 
@@ -367,9 +422,13 @@ def make_app(service):
                 except Exception:  # pylint: disable=broad-except
                     LOG.exception("%s failed", func.__name__)
                 await asyncio.sleep(interval)
+        stop = threading.Event()
+        threading.Thread(target=service.mirror.run, args=(stop,), name="mirror", daemon=True).start()
         tasks = [asyncio.create_task(loop(service.report_interval, service.read_reports)),
-                 asyncio.create_task(loop(service.sweep_interval, service.refresh))]
+                 asyncio.create_task(loop(service.sweep_interval, service.refresh)),
+                 asyncio.create_task(loop(service.probe_interval, service.probe))]
         yield
+        stop.set()
         for task in tasks:
             task.cancel()
 

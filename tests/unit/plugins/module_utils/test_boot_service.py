@@ -222,6 +222,9 @@ def test_the_role_settings():
     problems, derived = engine.boot_service("srv1", GOOD_SETTINGS)
     assert problems == []
     assert derived["endpoints"] == [{"host": "10.0.0.2", "port": 2379}, {"host": "fd00::3", "port": 2379}]
+    assert derived["local"] is None
+    assert engine.boot_service("srv2", dict(GOOD_SETTINGS, own="FD00::3"))[1]["local"] == 1
+    assert engine.boot_service("srv1", dict(GOOD_SETTINGS, own="10.0.0.2"))[1]["local"] == 0
     problems, unused = engine.boot_service("srv1", dict(GOOD_SETTINGS, port=0, endpoints=["x:1", "10.0.0.2"],
                                                         ledger={"deadline": 5}, sweep_interval=0))
     assert problems == ["boot_service_port 0 is not a TCP port (1-65535)",
