@@ -23,6 +23,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         src = args.pop("src", None)
+        include = args.pop("include", None)
+        if isinstance(include, str):
+            # As a list option takes it: comma-separated.
+            include = [pattern.strip() for pattern in include.split(",") if pattern.strip()]
+        if include is not None and (not isinstance(include, list) or not all(isinstance(p, str) for p in include)):
+            return dict(result, failed=True, msg="file_tree: include %r is not a list of name patterns" % (include,))
         if src is not None:
             if "files" in args:
                 return dict(result, failed=True, msg="file_tree: give src or files, not both")
@@ -30,7 +36,7 @@ class ActionModule(ActionBase):
             try:
                 found = self._find_needle("files", src)
                 fixed = None if mode == "preserve" else file_tree.mode_of(mode, "mode")
-                args["files"] = file_tree.read_tree(found, fixed)
+                args["files"] = file_tree.read_tree(found, fixed, include)
             except (AnsibleError, file_tree.TreeError, OSError) as exc:
                 return dict(result, failed=True, msg="file_tree: src %s: %s; nothing was written" % (src, exc))
         result.update(self._execute_module(module_name="orionos.diskless.file_tree", module_args=args,

@@ -20,6 +20,7 @@ Plain Python: no Ansible needed.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import os
 import stat
@@ -59,10 +60,11 @@ def mode_of(value, what):
     return number
 
 
-def read_tree(top, mode=None):
+def read_tree(top, mode=None, include=None):
     """The entries of the directory ``top`` on this machine: [{path, mode, content}] in path order,
-    content base64. A file's own mode is kept unless ``mode`` (an int) is given. Symbolic links to
-    files are followed; a link to a directory, or anything but a file or directory, fails naming it."""
+    content base64. A file's own mode is kept unless ``mode`` (an int) is given. With ``include`` (glob
+    patterns), only the files whose name matches one are read. Symbolic links to files are followed; a
+    link to a directory, or anything but a file or directory, fails naming it."""
     if not os.path.isdir(top):
         raise TreeError("%s is not a directory" % top)
     entries, total = [], 0
@@ -72,6 +74,8 @@ def read_tree(top, mode=None):
             if os.path.islink(os.path.join(here, name)):
                 raise TreeError("%s is a link to a directory" % os.path.join(here, name))
         for name in sorted(files):
+            if include is not None and not any(fnmatch.fnmatchcase(name, pattern) for pattern in include):
+                continue
             full = os.path.join(here, name)
             info = os.stat(full)
             if not stat.S_ISREG(info.st_mode):

@@ -29,6 +29,12 @@ options:
         first). Links to files are followed; a link to a directory fails.
       - The action plugin reads it into O(files); give one of the two.
     type: path
+  include:
+    description:
+      - Only the files of O(src) whose name matches one of these glob patterns, such as V(*.py); by default
+        every file. Read by the action plugin with O(src).
+    type: list
+    elements: str
   files:
     description:
       - The files themselves, each C(path) (relative to O(dest)), C(mode) (a quoted octal string) and C(content)
@@ -118,6 +124,7 @@ def _id(module, name, lookup, what):
 def main():
     module = AnsibleModule(argument_spec={
         "src": {"type": "path"},
+        "include": {"type": "list", "elements": "str"},
         "files": {"type": "list", "elements": "dict"},
         "dest": {"type": "path", "required": True},
         "mode": {"type": "str", "default": "preserve"},

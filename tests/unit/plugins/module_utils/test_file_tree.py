@@ -37,6 +37,16 @@ def test_a_tree_read_and_applied_gives_the_same_files_and_modes_and_a_second_app
     assert file_tree.apply(str(dest), entries) == {"files": [], "dirs": []}
 
 
+def test_include_reads_only_the_files_whose_name_matches(tmp_path):
+    src = make_src(tmp_path)
+    (src / "etc" / "cache").mkdir()
+    (src / "etc" / "cache" / "x.pyc").write_bytes(b"\0")
+    read = file_tree.read_tree(str(src), include=["run", "pass*"])
+    assert [e["path"] for e in read] == ["etc/passwd", "etc/sv/a/run"]
+    assert file_tree.read_tree(str(src), include=[]) == []
+    assert len(file_tree.read_tree(str(src))) == 4
+
+
 def test_only_what_differs_is_written_and_other_files_are_left(tmp_path):
     dest = tmp_path / "dest"
     file_tree.apply(str(dest), [entry("a", b"1"), entry("b", b"2")])
