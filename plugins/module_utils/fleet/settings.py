@@ -485,6 +485,11 @@ def etcd(host, settings, facts=None):
     if ca and not ca.get("basic_constraints") == ["CA:TRUE"]:
         problems.append("etcd_pki_dir: the site CA certificate is not a CA (basic constraints %s)"
                         % fields.quote(ca.get("basic_constraints")))
+    # Nothing to make when the CA (key and certificate) and every member's key and certificate exist: the
+    # checks above have refused any that does not fit.
+    keys = set(model.as_list(s.get("keys")))
+    derived["pki_ready"] = bool(ca) and fields.truth(s.get("ca_key")) and bool(by_name) and all(
+        name in certificates and name in keys for name in by_name)
     return problems, derived
 
 

@@ -119,6 +119,19 @@ def test_the_role_check_reads_the_certificates_it_is_given():
     assert "the site CA certificate is not a CA" in problems[0]
 
 
+def test_the_pki_is_made_only_when_a_key_or_certificate_is_missing():
+    ca = {"subject": CA_SUBJECT, "basic_constraints": ["CA:TRUE"]}
+    mine = {"srv1": cert(), "srv2": cert(subject_alt_name=["DNS:srv2", "DNS:localhost", "IP:10.0.0.3", "IP:127.0.0.1"]),
+            "witness": cert(subject_alt_name=["DNS:witness", "DNS:localhost", "IP:10.0.0.4", "IP:127.0.0.1"])}
+    every = dict(GOOD, ca=ca, ca_key=True, certificates=mine, keys=["srv1", "srv2", "witness"])
+    problems, derived = engine.etcd("srv1", every)
+    assert problems == [] and derived["pki_ready"] is True
+    for missing in (dict(ca={}), dict(ca_key=False), dict(keys=["srv1", "srv2"]),
+                    dict(certificates={k: v for k, v in mine.items() if k != "witness"})):
+        assert engine.etcd("srv1", dict(every, **missing))[1]["pki_ready"] is False, missing
+    assert engine.etcd("srv1", GOOD)[1]["pki_ready"] is False
+
+
 @given(st.lists(st.fixed_dictionaries({"name": st.sampled_from(["a", "b", "c", "d", "a,b", ""]),
                                        "address": st.sampled_from(["10.0.0.2", "10.0.0.3", "fd00::1", "x", ""])}),
                 max_size=9))
