@@ -31,6 +31,7 @@ python3-prometheus-client and python3-netaddr.
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
@@ -95,6 +96,7 @@ class Service:
         self.report_interval = float(raw.get("report_interval", 2))
         self.sweep_interval = float(raw.get("sweep_interval", 15))
         self.probe_interval = float(raw.get("probe_interval", 2))
+        self.workers = int(raw.get("workers", 32))
         self.mirror = engine.etcd.Mirror(self.store, engine.svc.LEDGER_PREFIX, fresh_for=3 * self.probe_interval)
         self.stale = engine.etcd.Stale
         self._table = (None, {})
@@ -422,6 +424,10 @@ def make_app(service):
                 except Exception:  # pylint: disable=broad-except
                     LOG.exception("%s failed", func.__name__)
                 await asyncio.sleep(interval)
+        # Requests that ask etcd wait on it (a transaction waits for the members' disks): enough threads that
+        # many wait at once, which etcd commits together.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=service.workers, thread_name_prefix="etcd"))
         stop = threading.Event()
         threading.Thread(target=service.mirror.run, args=(stop,), name="mirror", daemon=True).start()
         tasks = [asyncio.create_task(loop(service.report_interval, service.read_reports)),
