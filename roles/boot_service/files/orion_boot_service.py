@@ -136,9 +136,8 @@ class Service:
 
     def table(self):
         """The nodes of the policy's resolution table (re-read when the file changes)."""
-        try:
-            stamp = os.stat(self.config.table).st_mtime_ns
-        except OSError:
+        stamp = mtime_of(self.config.table)
+        if stamp is None:
             return {}
         if stamp != self._table[0]:
             self._table = (stamp, self.boot_policy.load_table(self.config.table))
@@ -218,10 +217,7 @@ class Service:
             return None
         self.m_reads.labels("mirror").inc()
         served = self.svc.serve(entry, ledger, self.config, self.images(), time.time(), address)
-        self.count_script(served)
-        LOG.debug("script of %s for %s: %s (%s; %s)", name, address, served.decision.version,
-                  served.decision.reason, served.counted)
-        return 200, served.script
+        return self.answered(name, address, served, LOG.debug)
 
     def answer_script(self, name, entry, address):
         """(status, script text) for a script request."""
@@ -236,11 +232,7 @@ class Service:
             return 503, "the ledger of %s cannot be read\n" % name
         if outcome == "busy":
             return 503, "the ledger of %s changed too often\n" % name
-        self.count_script(served)
-        log = LOG.info if served.attempt else LOG.debug
-        log("script of %s for %s: %s (%s; %s)", name, address, served.decision.version, served.decision.reason,
-            served.counted)
-        return 200, served.script
+        return self.answered(name, address, served, LOG.info if served.attempt else LOG.debug)
 
     def read_only_script(self, name, entry, address):
         """With no writable etcd: the member's own copy of the ledger, trials paused; none at all: 503."""
@@ -253,15 +245,16 @@ class Service:
         if ledger is None:
             return 503, "the ledger of %s cannot be read\n" % name
         served = self.svc.serve(entry, ledger, self.config, self.images(), time.time(), address, writable=False)
-        self.count_script(served)
-        LOG.warning("script of %s for %s: %s (%s; %s)", name, address, served.decision.version,
-                    served.decision.reason, served.counted)
-        return 200, served.script
+        return self.answered(name, address, served, LOG.warning)
 
-    def count_script(self, served):
+    def answered(self, name, address, served, log):
+        """Count and log a script served; (200, its text)."""
         self.m_scripts.labels("yes" if served.attempt else "no").inc()
         if served.decision.rollback:
             self.m_rollbacks.inc()
+        log("script of %s for %s: %s (%s; %s)", name, address, served.decision.version, served.decision.reason,
+            served.counted)
+        return 200, served.script
 
     def note_error(self, operation, exc):
         self.m_etcd_errors.labels(operation).inc()
